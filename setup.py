@@ -1,0 +1,35 @@
+"""stcnn: Karpathy et al. (CVPR 2014) video CNNs in JAX/Flax."""
+from setuptools import find_packages, setup
+
+setup(
+    name="stcnn",
+    version="0.1.0",
+    description=("Large-scale video classification with CNNs (Karpathy et al., CVPR 2014): "
+                 "single-frame, early, late and slow fusion, multiresolution, in JAX/Flax."),
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["stcnn", "stcnn.*"]),
+    package_data={"stcnn": ["data/sports1m_labels.txt", "data/SPORTS1M_LICENSE.txt"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.4.30",
+        "flax>=0.8",
+        "optax>=0.2",
+        "orbax-checkpoint>=0.6",
+        "grain>=0.2.2",
+        "tensorflow-datasets>=4.9.6",
+        "array-record>=0.5",
+        "ml-collections>=0.1.1",
+        "absl-py>=1.0",
+        "av>=12",
+        "numpy>=1.24",
+        "pillow>=10",
+        "clu>=0.0.10",
+        "tensorboardX>=2.6",
+        "tqdm>=4.60",
+        "matplotlib>=3.7",
+        "etils[epath]",
+    ],
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
+    entry_points={"console_scripts": ["stcnn=stcnn.main:run"]},
+)

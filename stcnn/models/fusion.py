@@ -1,0 +1,96 @@
+"""The paper's networks: single-frame, early, late and slow fusion × full-frame / multires streams.
+
+Time connectivity [paper §1, Fig. 1]:
+- single: one frame (the first frame of the clip it is given).
+- early: conv1 spans T=10 contiguous frames (11×11×3×10 filters), the rest of the tower is 2-D.
+- late: two towers with shared weights on frames 0 and 15 (a 16-frame clip), up to and including
+  conv5+pool, concatenated at FC1.
+- slow: 10 frames; conv1 extent 4 stride 2 → 4 responses in time, conv2 and conv3 extent 2 stride
+  2 → 2 → 1; valid in time; conv4, conv5 spatial. conv3 sees all 10 frames.
+
+Streams: `full` = one tower on the whole frame; `multires` = a fovea and a context tower (unshared
+weights [choice], last pool removed so each ends at 7×7×256), concatenated at FC1; `fovea` /
+`context` = one of those streams alone. Multires is combinable with every fusion type [choice].
+
+Then FC(4096)-ReLU-dropout-FC(4096)-ReLU-dropout and the head. ReLU after every conv and FC
+[choice]; dropout on the FC layers only, rate from the config [choice, paper silent for Sports-1M].
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from stcnn.models import heads, layers, multires
+
+FUSIONS = ("single", "early", "late", "slow")
+STREAMS = ("full", "multires", "fovea", "context")
+
+
+def temporal_spec(fusion: str, early_frames: int = 10):
+  """(extent, stride) in time for conv1..conv3 of each fusion type."""
+  return {"single": (), "late": (), "early": ((early_frames, 1),),
+          "slow": ((4, 2), (2, 2), (2, 2))}[fusion]
+
+
+def frames_read(fusion: str, early_frames: int = 10, late_gap: int = 15) -> tuple[int, ...]:
+  """Indices of the clip's frames a network reads; the clip must be max(...)+1 frames long."""
+  return {"single": (0,), "early": tuple(range(early_frames)), "late": (0, late_gap),
+          "slow": tuple(range(10))}[fusion]
+
+
+class VideoNet(nn.Module):
+  """video float32 (B, T, H, W, 3), mean-subtracted → scores (B, num_classes).
+
+  Pure function of (params, video, dropout rng): `apply({'params': p}, video, train=True,
+  rngs={'dropout': rng})`. Any square input size works; the paper's are 170 (full) and 178
+  (multires: two 89×89 streams).
+  """
+  num_classes: int
+  fusion: str = "single"
+  streams: str = "full"
+  width: float = 1.0
+  dropout: float = 0.5
+  head: str = "flat"
+  hierarchy: Optional[heads.Hierarchy] = None
+  early_frames: int = 10
+  late_gap: int = 15
+  lrn: tuple[float, int, float, float] = (2.0, 5, 1e-4, 0.5)  # k, n, alpha, beta [paper]
+
+  @property
+  def frame_indices(self) -> tuple[int, ...]:
+    return frames_read(self.fusion, self.early_frames, self.late_gap)
+
+  @property
+  def num_frames(self) -> int:
+    """Length of the clip the data pipeline must give this network (1, 10, 16, 10)."""
+    return max(self.frame_indices) + 1
+
+  @nn.compact
+  def __call__(self, video, train: bool = False):
+    if video.ndim != 5 or video.shape[-1] != 3:
+      raise ValueError(f"video must be (batch, time, height, width, 3), got {video.shape}")
+    if video.shape[1] < self.num_frames:
+      raise ValueError(f"{self.fusion} fusion reads {self.num_frames} frames, the clip has "
+                       f"{video.shape[1]}")
+    idx = self.frame_indices
+    x = video[:, idx[0]:idx[-1] + 1] if idx == tuple(range(idx[0], idx[-1] + 1)) else \
+        video[:, list(idx)]
+    tower = lambda name, last_pool: layers.Tower(  # noqa: E731
+        self.width, temporal_spec(self.fusion, self.early_frames), last_pool,
+        *self.lrn, name=name)
+    if self.streams == "full":
+      feats = [tower("tower", True)(x)]
+    elif self.streams in STREAMS:
+      names = ("fovea", "context") if self.streams == "multires" else (self.streams,)
+      feats = [tower(n, False)(multires.STREAM_INPUTS[n](x)) for n in names]
+    else:
+      raise ValueError(f"config.model.streams: unknown {self.streams!r}; expected one of {STREAMS}")
+    x = jnp.concatenate([f.reshape(f.shape[0], -1) for f in feats], axis=-1)
+    for i in (1, 2):
+      x = nn.relu(nn.Dense(layers.scaled(layers.FC_WIDTH, self.width), name=f"fc{i}")(x))
+      x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    if self.head == "tree":
+      return heads.TreeHead(self.hierarchy, name="head")(x)
+    return heads.FlatHead(self.num_classes, name="head")(x)
