@@ -7,7 +7,6 @@ LRN, pooling and ReLU are not counted. Nothing is computed: shapes come from `ja
 """
 from __future__ import annotations
 
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -76,15 +75,14 @@ def render(config, rows, total_params, total_flops) -> str:
           f"total params {total_params:,}, forward GFLOPs {total_flops / 1e9:.2f}")
 
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/X.py[:arg]).",
-                                          lock_config=True)
-
-
 def main(argv):
   del argv
-  print(render(_CONFIG.value, *summarize(_CONFIG.value)))
+  config = flags.FLAGS.config
+  print(render(config, *summarize(config)))
 
 
 if __name__ == "__main__":
+  config_flags.DEFINE_config_file("config", None, "Config file (configs/X.py[:arg]).",
+                                  lock_config=True)
   flags.mark_flags_as_required(["config"])
   app.run(main)

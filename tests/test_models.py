@@ -32,7 +32,8 @@ def shapes(model, video_shape):
     return model.apply(params, v, capture_intermediates=True, mutable=["intermediates"])[1]
   inter = jax.eval_shape(f, jax.ShapeDtypeStruct(video_shape, jnp.float32))["intermediates"]
   flat = jax.tree_util.tree_flatten_with_path(inter)[0]
-  return {"/".join(k.key for k in path[:-2]): leaf.shape for path, leaf in flat}
+  names = lambda path: [k.key for k in path if hasattr(k, "key") and k.key != "__call__"]  # noqa
+  return {"/".join(names(path)): leaf.shape for path, leaf in flat}
 
 
 def n_params(model, video_shape):
@@ -47,7 +48,8 @@ def test_single_frame_geometry_at_170():
   assert s["tower/conv2"] == (2, 1, 28, 28, 256)  # pool1: 57 → 28
   assert s["tower/conv3"] == (2, 1, 14, 14, 384)  # pool2: 28 → 14
   assert s["tower/conv5"] == (2, 1, 14, 14, 256)
-  assert s["tower"] == (2, 1, 7, 7, 256)  # pool5: 14 → 7, 12,544 features
+  assert s["tower/pool1"] == (2, 1, 28, 28, 96) and s["tower/pool2"] == (2, 1, 14, 14, 256)
+  assert s["tower/pool5"] == s["tower"] == (2, 1, 7, 7, 256)  # 12,544 features
   assert s["fc1"] == (2, 4096) and s["head"] == (2, 487)
 
 
@@ -57,7 +59,9 @@ def test_multires_streams_end_at_7x7x256_at_178(fusion):
   s = shapes(m, (1, m.num_frames, 178, 178, 3))
   for stream in ("fovea", "context"):
     assert s[f"{stream}/conv1"][2:4] == (30, 30)  # 89 / 3
+    assert s[f"{stream}/pool1"][2:4] == (15, 15)
     assert s[stream] == (1, 1, 7, 7, 256)  # last pool removed: 89 → 30 → 15 → 7
+    assert f"{stream}/pool5" not in s
 
 
 def test_slow_fusion_time_axis_10_4_2_1():

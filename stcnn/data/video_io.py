@@ -32,7 +32,10 @@ def write_video(path, frames: np.ndarray, fps: float = 25, codec: str | None = N
     stream = container.add_stream(codec, rate=int(round(fps)))
     stream.width, stream.height = frames.shape[2], frames.shape[1]
     stream.pix_fmt = "yuv420p"
-    stream.options = {"qscale": "2"} if codec == "mpeg4" else {}
+    # A fixed quantiser 2, as `ffmpeg -q:v 2` sets it (global_quality = 2 × FF_QP2LAMBDA). A bare
+    # {"qscale": "2"} is no codec option and was silently ignored: rate control at the default bit
+    # rate then let small frames drift to ~15/255 mean error within a GOP.
+    stream.options = {"flags": "+qscale", "global_quality": "236"} if codec == "mpeg4" else {}
     if path.endswith(".avi") and codec == "mpeg4":
       stream.codec_context.codec_tag = "XVID"
     for frame in frames:

@@ -1,0 +1,369 @@
+r"""Offline preparation: videos → TFDS/ArrayRecord segments of square JPEG frames. Run once.
+
+  python -m stcnn.data.prepare --dataset=ucf101 --source=~/data/UCF101 --output=~/data/ucf101_s1 \
+      --split=1
+  python -m stcnn.data.prepare --dataset=sports1m --source=~/sports1m --output=~/data/sports1m
+  python -m stcnn.data.prepare --dataset=folder --source=~/my_videos --output=~/data/mine
+  python -m stcnn.data.prepare --dataset=csv --source=~/my_videos/list.csv --output=~/data/mine
+
+Each video is decoded (whatever PyAV reads: any resolution, aspect ratio, frame rate), each kept
+frame centre-cropped and resized to frame_size (`video_io.centre_crop_resize`, paper §2) and stored
+as JPEG. TFDS's own progress bars are turned off; ours counts videos, frames/s and the ETA.
+
+Decisions [choice]:
+- Segments: a video of T frames with T <= segment_frames is one segment holding all its frames;
+  a longer one is n = min(max_segments, ceil(T / segment_frames)) segments of segment_frames
+  consecutive frames, starts evenly spaced from 0 to T - segment_frames (so they cover the whole
+  video, overlapping a little when T is not a multiple). Defaults 300 frames (10-12 s) x 10 keep
+  every frame of almost all UCF-101 videos and 3000 frames spread over a Sports-1M video.
+- T is read from the container (or by counting packets) before decoding, so only kept frames are
+  encoded; if decoding yields fewer frames than announced, late segments are shortened or dropped
+  (more frames than announced: the extra ones are not kept).
+- Frame rate: kept as is by default (`fps=None`; UCF-101 is 25 fps, YouTube mostly 25-30).
+  `fps=F` resamples by picking the nearest earlier frame (drops or repeats frames); stored fps = F.
+- A video that cannot be opened, decodes with an error, or yields 0 frames is skipped, counted as
+  unreadable and named with the decoder's reason in `<output>/prepare_report.json`.
+- Resume: a complete data set with the same fingerprint is returned at once; one made from another
+  source or settings is never touched (error). TFDS writes into `incomplete.*` and renames at the
+  end, so a failed or killed run leaves nothing that looks complete; an interrupted run restarts
+  that data set from the beginning (stale `incomplete.*` folders are removed first).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from typing import Iterator
+
+from absl import app
+from absl import flags
+from absl import logging
+import av
+import numpy as np
+import tensorflow_datasets as tfds
+import tqdm
+
+from stcnn.data import builders
+from stcnn.data import folder
+from stcnn.data import sports1m
+from stcnn.data import ucf101
+from stcnn.data import video_io
+
+DATASETS = ("ucf101", "sports1m", "folder", "csv")
+REPORT_FILE = "prepare_report.json"
+
+
+def read_listing(dataset: str, source, *, split: int | None = None,
+                 labels_file=None) -> builders.Listing:
+  """The reader's listing of `source` for `dataset` (one of DATASETS)."""
+  if dataset not in DATASETS:
+    raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+  if split is not None and dataset != "ucf101":
+    raise ValueError(f"split={split} only applies to ucf101 (its official splits 1, 2, 3)")
+  if labels_file is not None and dataset != "sports1m":
+    raise ValueError("labels_file only applies to sports1m; folder/csv read classes.txt")
+  source = os.path.expanduser(os.fspath(source))
+  if dataset == "ucf101":
+    return ucf101.read(source, split=1 if split is None else split)
+  if dataset == "sports1m":
+    return sports1m.read(source, labels_file=labels_file)
+  return folder.read_folder(source) if dataset == "folder" else folder.read_csv(source)
+
+
+# ------------------------------------------------------------------------------------------------
+# One video → segments of JPEG frames.
+# ------------------------------------------------------------------------------------------------
+def segment_windows(num_frames: int, segment_frames: int, max_segments: int) -> list[range]:
+  """Frame index ranges of a video's segments (see the module docstring)."""
+  if num_frames <= segment_frames:
+    return [range(0, num_frames)]
+  n = min(max_segments, math.ceil(num_frames / segment_frames))
+  starts = np.round(np.linspace(0, num_frames - segment_frames, n)).astype(int)
+  return [range(s, s + segment_frames) for s in starts]
+
+
+def probe(path) -> tuple[int, float]:
+  """(frame count announced by the container or counted from packets, average frame rate)."""
+  try:
+    with av.open(str(path)) as container:
+      if not container.streams.video:
+        raise video_io.VideoDecodeError(f"{path}: no video stream")
+      stream = container.streams.video[0]
+      rate = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+      count = stream.frames or sum(1 for p in container.demux(stream) if p.size)
+      return count, rate
+  except video_io.VideoDecodeError:
+    raise
+  except (av.error.FFmpegError, OSError, ValueError) as e:
+    raise video_io.VideoDecodeError(f"{path}: {type(e).__name__}: {e}") from e
+
+
+def encode_video(path, settings: builders.Settings) -> tuple[list[list[bytes]], float]:
+  """(segments of JPEG frames, stored fps) of one video; raises VideoDecodeError."""
+  count, rate = probe(path)
+  fps = settings.fps or rate
+  step = rate / fps  # source frames per stored frame
+  windows = segment_windows(math.ceil(count / step), settings.segment_frames,
+                            settings.max_segments)
+  if len(windows) == 1:  # Short video: keep up to segment_frames, whatever the count announced.
+    windows = [range(0, settings.segment_frames)]
+  wanted = {}  # source frame index -> [(segment, position)]
+  for k, window in enumerate(windows):
+    for pos, j in enumerate(window):
+      wanted.setdefault(int(j * step + 1e-6), []).append((k, pos))
+  last = max(wanted)
+  segments = [[None] * len(w) for w in windows]
+  decoded = 0
+  for i, frame in enumerate(video_io.iter_frames(path)):
+    decoded += 1
+    if i in wanted:
+      jpeg = video_io.encode_jpeg(video_io.centre_crop_resize(frame, settings.frame_size),
+                                  settings.jpeg_quality)
+      for k, pos in wanted[i]:
+        segments[k][pos] = jpeg
+    if i >= last:
+      break
+  if not decoded:
+    raise video_io.VideoDecodeError(f"{path}: decoded 0 frames")
+  segments = [[f for f in seg if f is not None] for seg in segments]
+  return [seg for seg in segments if seg], fps
+
+
+def _encode_task(args):
+  """Worker entry: never raises, so one bad video never stops a run."""
+  path, settings = args
+  try:
+    return encode_video(path, settings)
+  except Exception as e:  # pylint: disable=broad-except
+    reason = str(e) if isinstance(e, video_io.VideoDecodeError) else f"{type(e).__name__}: {e}"
+    return reason
+
+
+# ------------------------------------------------------------------------------------------------
+# Bookkeeping and the example generator.
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class SplitStats:
+  listed: int = 0
+  written: int = 0
+  missing: int = 0
+  unreadable: int = 0
+  segments: int = 0
+  frames: int = 0
+  seconds: float = 0.0
+  unreadable_files: list = dataclasses.field(default_factory=list)  # {video_id, path, reason}
+  missing_ids: list = dataclasses.field(default_factory=list)
+
+  def counts(self) -> dict:
+    return {k: v for k, v in dataclasses.asdict(self).items() if not k.endswith(("_files", "_ids"))}
+
+
+def _examples(split, items, settings, stats: SplitStats, workers) -> Iterator[tuple[str, dict]]:
+  present = [it for it in items if it.path]
+  tasks = ((it.path, settings) for it in present)
+  pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
+  results = pool.imap(_encode_task, tasks) if pool else map(_encode_task, tasks)
+  start = time.time()
+  try:
+    with tqdm.tqdm(total=len(present), desc=f"prepare {split}", unit="video") as bar:
+      for item, result in zip(present, results):
+        if isinstance(result, str):
+          stats.unreadable += 1
+          stats.unreadable_files.append(
+              {"video_id": item.video_id, "path": item.path, "reason": result})
+        else:
+          segments, fps = result
+          for k, frames in enumerate(segments):
+            yield f"{item.video_id}/{k}", {
+                "video_id": item.video_id, "labels": np.asarray(item.labels, np.int64),
+                "frames": frames, "segment": k, "num_segments": len(segments),
+                "fps": np.float32(fps)}
+          stats.written += 1
+          stats.segments += len(segments)
+          stats.frames += sum(map(len, segments))
+        stats.seconds = time.time() - start
+        bar.update(1)
+        bar.set_postfix(frames_s=f"{stats.frames / max(stats.seconds, 1e-9):.0f}",
+                        bad=stats.unreadable, refresh=False)
+  finally:
+    if pool:
+      pool.terminate()
+
+
+def _report(listing, settings, builder, stats, status, seconds, error=None) -> dict:
+  total = sum(s.written + s.unreadable for s in stats.values())
+  frames = sum(s.frames for s in stats.values())
+  return {
+      "status": status, "error": error, "dataset": listing.kind, "config": listing.config,
+      "source": listing.root, "builder_dir": os.fspath(builder.data_dir),
+      "fingerprint": builder.metadata_to_write["fingerprint"],
+      "settings": dataclasses.asdict(settings),
+      "notes": listing.notes, "seconds": round(seconds, 3),
+      "videos_per_s": round(total / max(seconds, 1e-9), 3),
+      "frames_per_s": round(frames / max(seconds, 1e-9), 1),
+      "splits": {k: s.counts() for k, s in stats.items()},
+      "unreadable": {k: s.unreadable_files for k, s in stats.items()},
+      "missing": {k: s.missing_ids for k, s in stats.items()}}
+
+
+def _print_summary(report, path):
+  for split, c in report["splits"].items():
+    print(f"{split}: videos listed {c['listed']}, written {c['written']}, missing {c['missing']}, "
+          f"unreadable {c['unreadable']} ({c['segments']} segments, {c['frames']} frames)")
+    for bad in report["unreadable"][split][:20]:
+      print(f"  unreadable: {bad['reason']}")
+    if len(report["unreadable"][split]) > 20:
+      print(f"  ... {len(report['unreadable'][split]) - 20} more in {path}")
+  print(f"{report['status']}: {report['videos_per_s']} videos/s, "
+        f"{report['frames_per_s']} frames/s; report {path}; data set {report['builder_dir']}")
+
+
+# ------------------------------------------------------------------------------------------------
+# prepare()
+# ------------------------------------------------------------------------------------------------
+def _differences(old: dict, new: dict) -> list[str]:
+  """What changed between two data sets' metadata, for the refusal message."""
+  out = []
+  for key in ("settings", "source_checksums"):
+    a, b = old.get(key) or {}, new[key]
+    out += [f"{key}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted({*a, *b})
+            if a.get(k) != b.get(k)]
+  for key, what in (("class_names", "class names"), ("hierarchy", "hierarchy"),
+                    ("items_sha256", "listed videos (added, removed, renamed or resized)")):
+    if old.get(key) != new[key]:
+      out.append(f"{what} differ")
+  return out or ["fingerprint differs"]
+
+
+def _check_existing(output, builder) -> bool:
+  """True if `builder` is already complete with the same fingerprint; raises on any conflict."""
+  target = os.path.abspath(builder.data_dir)
+  meta = builder.metadata_to_write
+  for d in builders.find_builder_dirs(output):
+    old = builders.read_metadata(d)
+    if d == target and old.get("fingerprint") == meta["fingerprint"]:
+      return True
+    if d == target:
+      raise ValueError(f"{d} was prepared from a different source or settings "
+                       f"({'; '.join(_differences(old, meta))}). Refusing to overwrite it: choose "
+                       "another --output or delete that folder.")
+    if old.get("builder") != meta["builder"] or old.get("builder_version") != builders.DATA_VERSION:
+      raise ValueError(f"{output} already holds a different prepared data set at {d} "
+                       f"({old.get('builder')} {old.get('builder_version')}); choose another "
+                       "--output.")
+  return False
+
+
+def prepare(dataset: str, source, output, *, split: int | None = None, frame_size: int = 200,
+            segment_frames: int = 300, max_segments: int = 10, jpeg_quality: int = 90,
+            fps: float | None = None, labels_file=None, workers: int = 1) -> str:
+  """Prepares `source` as a TFDS data set under `output`; returns the builder dir (module doc).
+
+  Args:
+    dataset: "ucf101", "sports1m", "folder" or "csv".
+    source: the source folder (the CSV file for "csv").
+    output: folder to write into; a complete identical data set there is reused.
+    split: UCF-101 official split 1, 2 or 3 (default 1); only for ucf101.
+    frame_size: side of the stored square frames [paper: 200].
+    segment_frames: frames per stored segment; max_segments: most segments per video.
+    jpeg_quality: JPEG quality of the stored frames.
+    fps: resample to this frame rate; None keeps each video's own.
+    labels_file: Sports-1M labels.txt (default: the bundled copy).
+    workers: decoding processes (> 1 spawns processes: call from under `if __name__ ==
+      "__main__":` in a script).
+  """
+  settings = builders.Settings(frame_size, segment_frames, max_segments, jpeg_quality, fps)
+  output = os.path.abspath(os.path.expanduser(os.fspath(output)))
+  listing = read_listing(dataset, source, split=split, labels_file=labels_file)
+  stats = {}
+  for name, items in listing.splits.items():
+    missing = [it.video_id for it in items if not it.path]
+    stats[name] = SplitStats(listed=len(items), missing=len(missing), missing_ids=missing)
+  examples = {}
+  for name, items in listing.splits.items():
+    if stats[name].listed > stats[name].missing:
+      examples[name] = lambda n=name, i=items: _examples(n, i, settings, stats[n], workers)
+    else:
+      logging.warning("split %s: none of its %d listed videos is present; not written",
+                      name, stats[name].listed)
+  builder = builders.make_builder(
+      listing, settings, output, examples=examples,
+      after_split=lambda: {"counts": {k: s.counts() for k, s in stats.items()}})
+  if _check_existing(output, builder):
+    print(f"Already prepared (same source and settings): {builder.data_dir}")
+    return os.fspath(builder.data_dir)
+  if not examples:
+    raise ValueError(f"{listing.root}: none of the {sum(s.listed for s in stats.values())} "
+                     "listed videos was found")
+  parent = os.path.dirname(os.fspath(builder.data_dir))
+  for stale in (d for d in (os.listdir(parent) if os.path.isdir(parent) else [])
+                if d.startswith("incomplete.")):
+    logging.warning("Removing %s left by an interrupted run", os.path.join(parent, stale))
+    shutil.rmtree(os.path.join(parent, stale))
+  report_path = os.path.join(output, REPORT_FILE)
+  start = time.time()
+  tfds.disable_progress_bar()
+  try:
+    with tempfile.TemporaryDirectory() as downloads:
+      builder.download_and_prepare(
+          download_dir=downloads,
+          download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  except BaseException as e:
+    empty = [k for k in examples if stats[k].written == 0 and stats[k].unreadable]
+    error = (f"split {empty[0]}: none of its {stats[empty[0]].unreadable} videos could be read"
+             if empty else f"{type(e).__name__}: {e}")
+    report = _report(listing, settings, builder, stats, "failed", time.time() - start, error)
+    _write_json(report_path, report)
+    _print_summary(report, report_path)
+    if empty and isinstance(e, Exception):
+      raise ValueError(f"{error} (reasons in {report_path}); nothing was written") from e
+    raise
+  report = _report(listing, settings, builder, stats, "ok", time.time() - start)
+  _write_json(report_path, report)
+  _print_summary(report, report_path)
+  return os.fspath(builder.data_dir)
+
+
+def _write_json(path, obj):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    json.dump(obj, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------------
+def _define_flags():
+  """Flags exist only when this module is the program (they would clash in a library import)."""
+  flags.DEFINE_enum("dataset", None, DATASETS, "Source kind.")
+  flags.DEFINE_string("source", None, "Source folder (or the CSV file for --dataset=csv).")
+  flags.DEFINE_string("output", None, "Output folder for the TFDS data set.")
+  flags.DEFINE_integer("split", None, "UCF-101 official split 1, 2 or 3 (default 1).")
+  flags.DEFINE_integer("frame_size", 200, "Stored square frame size [paper: 200].")
+  flags.DEFINE_integer("segment_frames", 300, "Frames per stored segment.")
+  flags.DEFINE_integer("max_segments", 10, "Most segments kept per video.")
+  flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of stored frames.")
+  flags.DEFINE_float("fps", None, "Resample to this frame rate (default: keep the video's).")
+  flags.DEFINE_string("labels_file", None, "Sports-1M labels.txt (default: the bundled one).")
+  flags.DEFINE_integer("workers", 1, "Decoding processes.")
+  flags.mark_flags_as_required(["dataset", "source", "output"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  f = flags.FLAGS
+  prepare(f.dataset, f.source, f.output, split=f.split, frame_size=f.frame_size,
+          segment_frames=f.segment_frames, max_segments=f.max_segments,
+          jpeg_quality=f.jpeg_quality, fps=f.fps, labels_file=f.labels_file, workers=f.workers)
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)

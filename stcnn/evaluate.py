@@ -1,0 +1,167 @@
+r"""The multi-view video evaluator [paper §4], used during training and as a CLI.
+
+  python -m stcnn.evaluate --workdir=DIR [--split=test] [--checkpoint=best|latest|STEP]
+      [--clips_per_video=N] [--views=4]
+
+Protocol: every video gives `clips_per_video` clips (20; UCF-101 50) evenly spaced, each seen in
+`views` deterministic views (crops × flips, stcnn.data.transforms.eval_views); the video prediction
+is the mean softmax over all of them. Metrics (stcnn.metrics): clip hit@1 (clip = mean over its
+views), video hit@1 / hit@5 (hit if any true label is in the top k), mean class accuracy, per-class
+AP and mean AP, confusion matrix. Batches are padded and masked to `config.eval_batch_size`, so
+the numbers do not depend on the device or process count. The protocol is stored with every result.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+
+import jax
+import ml_collections
+import numpy as np
+from absl import app, flags, logging
+
+from stcnn import metrics, models, parallel
+
+
+class Evaluator:
+  """Evaluates params on one split: `run(params, step) -> dict` of metrics."""
+
+  def __init__(self, config, data, mesh, split: str, max_videos: int = 0,
+               clips_per_video: int | None = None, views: int | None = None):
+    from stcnn.data import pipeline  # grain is heavy; only evaluation and training need it
+    if split not in data.splits:
+      raise ValueError(f"config.data: split {split!r} is not in the data set at "
+                       f"{data.builder_dir} (it has {sorted(data.splits)})")
+    self.mesh = mesh
+    self.split = split
+    self.config = config
+    offsets = models.frames_read(config.model.fusion, config.model.early_frames,
+                                 config.model.late_gap)
+    source = data.source(split)
+    clips = clips_per_video or config.data.clips_per_video
+    views = views or config.data.views
+    plan = pipeline.eval_plan(source, num_frames=models.num_frames(config),
+                              num_classes=config.num_classes, clips_per_video=clips, views=views,
+                              frame_offsets=offsets)
+    if max_videos and max_videos < plan.num_videos:
+      plan = dataclasses.replace(plan, video_ids=plan.video_ids[:max_videos],
+                                 video_labels=plan.video_labels[:max_videos],
+                                 clips=plan.clips[:max_videos * clips])
+    self.plan = plan
+    self.batches = pipeline.eval_batches(
+        source, num_frames=models.num_frames(config), crop_size=config.model.input_size,
+        num_classes=config.num_classes, clips_per_video=clips, views=views,
+        batch_size=config.eval_batch_size, mean=config.data.mean, process_index=jax.process_index(),
+        process_count=jax.process_count(), frame_offsets=offsets, plan=plan,
+        worker_count=config.data.worker_count)
+    model = models.build(config)
+    repl = parallel.replicated(mesh)
+
+    def predict(params, batch):
+      scores = model.apply({"params": params}, batch["video"], train=False)
+      return jax.nn.softmax(scores), batch["video_index"], batch["mask"]
+    self._predict = jax.jit(predict, in_shardings=(repl, parallel.data_sharding(mesh)),
+                            out_shardings=repl)
+    self.protocol = {
+        "split": split, "clips_per_video": clips, "views": views,
+        "view_set": "centre, centre flipped, top-left, top-left flipped (crop "
+                    f"{config.model.input_size} of {data.frame_size})"[:200],
+        "aggregation": "video = mean softmax over clips × views; clip = mean over its views",
+        "num_videos": plan.num_videos, "batch_size": config.eval_batch_size,
+        "data_fingerprint": data.fingerprint}
+
+  def run(self, params, step: int = -1) -> dict:
+    probs, index, mask = [], [], []
+    for batch in self.batches:
+      p, v, m = self._predict(params, parallel.to_global(batch, self.mesh))
+      probs.append(np.asarray(p))
+      index.append(np.asarray(v))
+      mask.append(np.asarray(m))
+    probs, index, mask = (np.concatenate(x) for x in (probs, index, mask))
+    keep = mask.astype(bool)
+    result = metrics.evaluate_predictions(
+        probs[keep], index[keep], self.plan.video_labels > 0, self.plan.num_videos,
+        views=self.plan.views)
+    result["step"] = int(step)
+    return result
+
+
+def scalars(result: dict) -> dict:
+  """The single-number metrics of a result (for metrics.jsonl / TensorBoard)."""
+  return {k: float(v) for k, v in result.items()
+          if isinstance(v, (int, float, np.floating)) and k != "step"}
+
+
+def _json_safe(x):
+  if isinstance(x, float) and math.isnan(x):
+    return None
+  if isinstance(x, (list, tuple)):
+    return [_json_safe(v) for v in x]
+  if isinstance(x, dict):
+    return {k: _json_safe(v) for k, v in x.items()}
+  return x
+
+
+def save_result(workdir: str, split: str, step: int, result: dict, protocol: dict) -> str:
+  """Writes eval_<split>_<step>.json (metrics + per-class AP + confusion + protocol)."""
+  path = os.path.join(workdir, f"eval_{split}_{step}.json")
+  if jax.process_index() == 0:
+    with open(path, "w") as f:
+      json.dump(_json_safe({"step": step, "split": split, "protocol": protocol,
+                            "metrics": result}), f)
+  return path
+
+
+def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path}: not a stcnn workdir (no config.json)")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+# --------------------------------------------------------------------------------------------- CLI
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string("workdir", None, "A training workdir (holds config.json, checkpoints/).")
+  flags.DEFINE_string("split", "test", "Which split to evaluate.")
+  flags.DEFINE_string("checkpoint", "best", "best | latest | a step number.")
+  flags.DEFINE_integer("clips_per_video", 0, "Clips a video (0: the config's; paper 20, UCF 50).")
+  flags.DEFINE_integer("views", 0, "Views a clip (0: the config's; paper 4).")
+  flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+  del argv
+  from stcnn import checkpointing
+  from stcnn.data import datasets
+  from stcnn.writers import MetricWriter
+  workdir = os.path.abspath(FLAGS.workdir)
+  config = load_workdir_config(workdir)
+  data = datasets.load(config)
+  mesh = parallel.make_mesh()
+  params, step = checkpointing.load_params(workdir, FLAGS.checkpoint)
+  evaluator = Evaluator(config, data, mesh, FLAGS.split,
+                        clips_per_video=FLAGS.clips_per_video or None, views=FLAGS.views or None)
+  params = jax.device_put(params, parallel.replicated(mesh))
+  result = evaluator.run(params, step)
+  path = save_result(workdir, FLAGS.split, step, result, evaluator.protocol)
+  writer = MetricWriter(workdir, active=jax.process_index() == 0)
+  writer.write(step, FLAGS.split, scalars(result))
+  writer.close()
+  if jax.process_index() == 0:
+    print(f"{FLAGS.split} @ step {step} ({result['num_videos']} videos, "
+          f"{evaluator.protocol['clips_per_video']} clips × {evaluator.protocol['views']} views):")
+    for k, v in scalars(result).items():
+      print(f"  {k:22s} {v:.4f}" if isinstance(v, float) else f"  {k:22s} {v}")
+    print(f"written: {path}")
+  logging.info("done")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

@@ -1,0 +1,355 @@
+"""Evaluation metrics of the paper, as pure numpy functions.
+
+The trainer and the evaluator accumulate per-clip-view softmax outputs on the host and call these
+functions at the end of an evaluation pass. Nothing here touches JAX; inputs may be any array-likes
+(numpy or JAX arrays, lists).
+
+Protocol [paper §4]: "20 clips sampled per video, each clip seen 4 times (different crops and flips),
+predictions averaged over views and clips to give the video prediction. Metrics: clip hit@1, video
+hit@1, video hit@5 (a hit when any true label is in the top k)." Table 2 and Table 4 use per-class AP
+and per-group mean AP.
+
+Conventions used throughout:
+
+* `probs` are class probabilities (already soft-maxed), shape (M, C). They are averaged as given,
+  never re-normalised.
+* `labels_multi_hot` is a bool (M, C) array; a row may hold several true labels (Sports-1M videos
+  are multi-label, ~5% of them).
+* Ranking and ties [choice]: classes are ranked by `np.argsort(-probs, axis=-1, kind="stable")`, so
+  among classes with exactly equal probability the one with the lower class index ranks first. The
+  top-1 class is therefore `np.argmax(probs, -1)` (which also returns the first maximum).
+* A row with no true label can never be a hit; it counts as a miss in hit@k (it never occurs in
+  Sports-1M or UCF-101).
+* Clip hit@1 [choice, following the paper's text "every clip is propagated through the network 4
+  times ... and the network class predictions are averaged to produce a more robust estimate of the
+  class probabilities for the clip"]: the accuracy of each clip's prediction averaged over its
+  views. `views=1` (or a `clip_index` that gives every row its own clip) measures single views.
+* Average precision [choice]: non-interpolated AP with scikit-learn's `average_precision_score`
+  semantics, i.e. AP = Σ_t (R_t − R_{t−1}) · P_t over the distinct score thresholds t. Equivalently,
+  the mean over positives of the precision at the positive's rank, where all examples tied with
+  the positive's score count as ranked at or before it (a tie group is one threshold).
+  Classes without positives have AP = NaN and are left out of every mean.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+def _as_probs(probs, name: str = "probs") -> np.ndarray:
+  probs = np.asarray(probs)
+  if probs.ndim != 2:
+    raise ValueError(f"{name} must be (M, C), got shape {probs.shape}")
+  if not np.issubdtype(probs.dtype, np.floating):
+    probs = probs.astype(np.float64)
+  return probs
+
+
+def _as_labels(labels, shape, name: str = "labels_multi_hot") -> np.ndarray:
+  labels = np.asarray(labels)
+  if labels.shape != tuple(shape):
+    raise ValueError(f"{name} must have shape {tuple(shape)}, got {labels.shape}")
+  return labels.astype(bool)
+
+
+def _as_mask(mask, n: int) -> np.ndarray:
+  if mask is None:
+    return np.ones((n,), bool)
+  mask = np.asarray(mask)
+  if mask.shape != (n,):
+    raise ValueError(f"mask must have shape ({n},), got {mask.shape}")
+  return mask.astype(bool)
+
+
+def _as_index(index, n: int, num_segments: int, name: str) -> np.ndarray:
+  index = np.asarray(index)
+  if index.shape != (n,) or (n and not np.issubdtype(index.dtype, np.integer)):
+    raise ValueError(f"{name} must be an int array of shape ({n},), got {index.dtype} {index.shape}")
+  index = index.astype(np.int64)
+  if n and (index.min() < 0 or index.max() >= num_segments):
+    raise ValueError(f"{name} must lie in [0, {num_segments}), got range "
+                     f"[{index.min()}, {index.max()}]")
+  return index
+
+
+def _segment_mean(values: np.ndarray, segment_ids: np.ndarray, num_segments: int):
+  """Mean of the rows of `values` (N, C) per segment id; returns (means, counts).
+
+  Segments with no rows get a mean of zero and a count of zero. Sort-based (np.add.reduceat), so
+  it stays fast for millions of rows; sums accumulate in float64.
+  """
+  num_classes = values.shape[1]
+  sums = np.zeros((num_segments, num_classes), np.float64)
+  counts = np.bincount(segment_ids, minlength=num_segments)
+  if segment_ids.size:
+    order = np.argsort(segment_ids, kind="stable")
+    sorted_ids = segment_ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    sums[sorted_ids[starts]] = np.add.reduceat(values[order], starts, axis=0, dtype=np.float64)
+  means = sums / np.maximum(counts, 1)[:, None]
+  return means, counts
+
+
+def video_predictions(clip_probs, video_index, num_videos: int, mask=None) -> np.ndarray:
+  """Video-level predictions: the mean of the softmax over all clips × views of each video.
+
+  Args:
+    clip_probs: (N, C) class probabilities, one row per clip view.
+    video_index: (N,) int, the video (in [0, num_videos)) each row belongs to.
+    num_videos: number of videos.
+    mask: optional (N,) bool; rows with False (batch padding) are ignored.
+
+  Returns:
+    (num_videos, C) float64 averaged probabilities.
+
+  Raises:
+    ValueError: if a video has no (unmasked) row.
+  """
+  clip_probs = _as_probs(clip_probs, "clip_probs")
+  n = clip_probs.shape[0]
+  mask = _as_mask(mask, n)
+  video_index = _as_index(video_index, n, num_videos, "video_index")
+  means, counts = _segment_mean(clip_probs[mask], video_index[mask], num_videos)
+  if np.any(counts == 0):
+    missing = np.flatnonzero(counts == 0)
+    raise ValueError(f"{missing.size} of {num_videos} videos have no clip, e.g. {missing[:10].tolist()}")
+  return means
+
+
+def clip_predictions(clip_probs, video_index, views: int = 4, mask=None, clip_index=None):
+  """Averages the views of each clip: returns (probs (K, C), video of each clip (K,)).
+
+  The rows are grouped into clips by `clip_index` if given, else clip-major with the `views` views
+  of a clip contiguous (row r belongs to clip r // views, so N must be a multiple of `views`).
+  Masked rows are ignored: a clip with some masked views is averaged over the others, a clip with
+  all views masked is dropped. All views of a clip must belong to the same video.
+
+  Args:
+    clip_probs: (N, C) class probabilities, one row per clip view.
+    video_index: (N,) int, the video of each row.
+    views: views per clip, used when `clip_index` is None.
+    mask: optional (N,) bool; False rows are ignored.
+    clip_index: optional (N,) non-negative int clip id of each row (any ids, need not be dense).
+
+  Returns:
+    probs: (K, C) float64, view-averaged probabilities of the K clips with an unmasked view,
+      ordered by clip id.
+    clip_video: (K,) int64, the video of each of these clips.
+  """
+  clip_probs = _as_probs(clip_probs, "clip_probs")
+  n = clip_probs.shape[0]
+  mask = _as_mask(mask, n)
+  video_index = np.asarray(video_index).astype(np.int64)
+  if video_index.shape != (n,):
+    raise ValueError(f"video_index must have shape ({n},), got {video_index.shape}")
+  if clip_index is None:
+    if views < 1 or n % views:
+      raise ValueError(f"{n} rows are not a whole number of clips of {views} views")
+    clip_index = np.arange(n) // views
+  else:
+    clip_index = np.asarray(clip_index)
+    if clip_index.shape != (n,) or (n and clip_index.min() < 0):
+      raise ValueError(f"clip_index must be a non-negative int array of shape ({n},)")
+  # Renumber the kept clips densely, in increasing clip id.
+  ids, dense = np.unique(clip_index[mask], return_inverse=True)
+  dense = dense.reshape(-1)
+  means, _ = _segment_mean(clip_probs[mask], dense, ids.size)
+  kept_videos = video_index[mask]
+  clip_video = np.zeros((ids.size,), np.int64)
+  clip_video[dense] = kept_videos
+  if np.any(clip_video[dense] != kept_videos):
+    raise ValueError("the views of a clip belong to different videos")
+  return means, clip_video
+
+
+def hits_at_k(probs, labels_multi_hot, k: int) -> np.ndarray:
+  """Per-row hits: True where any true label is among the top k classes.
+
+  Ties are broken by `np.argsort(-probs, kind="stable")`: lower class index first. With k >= C every
+  row with at least one label is a hit.
+
+  Args:
+    probs: (M, C) scores.
+    labels_multi_hot: (M, C) bool.
+    k: number of top classes, k >= 1.
+
+  Returns:
+    (M,) bool.
+  """
+  probs = _as_probs(probs)
+  labels = _as_labels(labels_multi_hot, probs.shape)
+  if k < 1:
+    raise ValueError(f"k must be >= 1, got {k}")
+  k = min(int(k), probs.shape[1])
+  top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+  return np.take_along_axis(labels, top, axis=1).any(axis=1)
+
+
+def hit_at_k(probs, labels_multi_hot, k: int) -> float:
+  """Fraction of rows with any true label in the top k (see `hits_at_k`); NaN if M == 0."""
+  hits = hits_at_k(probs, labels_multi_hot, k)
+  return float(hits.mean()) if hits.size else float("nan")
+
+
+def per_class_accuracy(probs, labels_multi_hot) -> np.ndarray:
+  """(C,) top-1 accuracy on the rows of each class; NaN for classes without rows.
+
+  A multi-label row counts for each of its classes, and it is correct when its top-1 class is any
+  of its true labels (the hit@1 definition) [choice].
+  """
+  probs = _as_probs(probs)
+  labels = _as_labels(labels_multi_hot, probs.shape)
+  hits = hits_at_k(probs, labels, 1).astype(np.float64)
+  counts = labels.sum(axis=0)
+  correct = hits @ labels.astype(np.float64)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(counts > 0, correct / np.maximum(counts, 1), np.nan)
+
+
+def _nanmean(values) -> float:
+  values = np.asarray(values, np.float64)
+  valid = ~np.isnan(values)
+  return float(values[valid].mean()) if valid.any() else float("nan")
+
+
+def mean_class_accuracy(probs, labels_multi_hot) -> float:
+  """Mean over classes with at least one row of their top-1 accuracy (`per_class_accuracy`)."""
+  return _nanmean(per_class_accuracy(probs, labels_multi_hot))
+
+
+def average_precision(scores, positives) -> float:
+  """Non-interpolated average precision of one ranking (sklearn `average_precision_score`).
+
+  AP = Σ_t (R_t − R_{t−1}) · P_t over distinct score thresholds t (descending). Tied scores form a
+  single threshold: each positive in a tie group gets the precision computed after the whole group.
+  Example: positives at ranks 1 and 3 of 4 distinct scores → (1/1 + 2/3) / 2.
+
+  Args:
+    scores: (M,) scores, higher = more confident.
+    positives: (M,) bool.
+
+  Returns:
+    AP in [0, 1]; NaN when there is no positive.
+  """
+  scores = np.asarray(scores, np.float64).reshape(-1)
+  positives = np.asarray(positives).astype(bool).reshape(-1)
+  if scores.shape != positives.shape:
+    raise ValueError(f"scores {scores.shape} and positives {positives.shape} differ in shape")
+  num_pos = int(positives.sum())
+  if num_pos == 0:
+    return float("nan")
+  if np.isnan(scores).any():
+    raise ValueError("scores contain NaN")
+  order = np.argsort(-scores, kind="stable")
+  s, y = scores[order], positives[order]
+  tp = np.cumsum(y)
+  # Last index of each position's tie group: the threshold at which the position is counted.
+  m = s.size
+  is_last = np.r_[s[1:] != s[:-1], True]
+  group_end = np.minimum.accumulate(np.where(is_last, np.arange(m), m)[::-1])[::-1]
+  precision = tp[group_end] / (group_end + 1.0)
+  return float(precision[y].sum() / num_pos)
+
+
+def per_class_ap(probs, labels_multi_hot) -> np.ndarray:
+  """(C,) AP of each class, ranking all rows by that class's probability; NaN without positives."""
+  probs = _as_probs(probs)
+  labels = _as_labels(labels_multi_hot, probs.shape)
+  # A loop over classes (not examples): each AP is vectorised over the M rows, memory stays O(M).
+  return np.array([average_precision(probs[:, c], labels[:, c]) for c in range(probs.shape[1])],
+                  np.float64)
+
+
+def mean_ap(per_class_ap_values) -> float:
+  """Mean AP over the classes with a (non-NaN) AP; NaN if there is none."""
+  return _nanmean(per_class_ap_values)
+
+
+def confusion_matrix(probs, primary_labels, num_classes: int) -> np.ndarray:
+  """(C, C) int64 counts: rows = true (primary) label, columns = predicted top-1 class.
+
+  Args:
+    probs: (M, C) scores; the prediction is `argmax` (first maximum on ties).
+    primary_labels: (M,) int true class of each row in [0, num_classes); rows with a negative
+      label (e.g. -1 for "no label") are skipped.
+    num_classes: C.
+  """
+  probs = _as_probs(probs)
+  if probs.shape[1] != num_classes:
+    raise ValueError(f"probs has {probs.shape[1]} classes, expected {num_classes}")
+  primary_labels = np.asarray(primary_labels).astype(np.int64)
+  if primary_labels.shape != (probs.shape[0],):
+    raise ValueError(f"primary_labels must have shape ({probs.shape[0]},), got {primary_labels.shape}")
+  if primary_labels.size and primary_labels.max() >= num_classes:
+    raise ValueError(f"primary_labels must be < {num_classes}, got {primary_labels.max()}")
+  keep = primary_labels >= 0
+  pred = np.argmax(probs, axis=1)
+  flat = primary_labels[keep] * num_classes + pred[keep]
+  return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def group_mean_ap(per_class_ap_values, groups: Mapping[str, Sequence[int]]) -> dict[str, float]:
+  """Mean AP per group of classes (Table 4): {name: mean of the non-NaN APs of its classes}.
+
+  A group whose classes all lack positives (or an empty group) gets NaN.
+  """
+  ap = np.asarray(per_class_ap_values, np.float64).reshape(-1)
+  out = {}
+  for name, class_ids in groups.items():
+    ids = np.asarray(list(class_ids), np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= ap.size):
+      raise ValueError(f"group {name!r} has class ids outside [0, {ap.size})")
+    out[name] = _nanmean(ap[ids])
+  return out
+
+
+def evaluate_predictions(clip_probs, video_index, labels_multi_hot_per_video, num_videos: int,
+                         mask=None, views: int = 4, topk: Sequence[int] = (1, 5), *,
+                         clip_index=None, primary_labels=None) -> dict:
+  """All the paper's metrics from the accumulated per-clip-view probabilities.
+
+  Args:
+    clip_probs: (N, C) softmax outputs, one row per clip view, clip-major with the `views` views of
+      a clip contiguous (unless `clip_index` is given).
+    video_index: (N,) int video of each row, in [0, num_videos).
+    labels_multi_hot_per_video: (num_videos, C) bool.
+    num_videos: number of videos; each must have at least one unmasked row.
+    mask: optional (N,) bool, False for padding rows.
+    views: views per clip (4 in the paper); clip hit@1 is measured on view-averaged clips.
+    topk: the k of the video hit@k metrics.
+    clip_index: optional (N,) int clip id of each row, overriding the contiguous-`views` layout.
+    primary_labels: optional (num_videos,) int row label of each video in the confusion matrix;
+      by default the lowest-index true label (videos without a label are skipped).
+
+  Returns:
+    A flat dict: "clip_hit@1", "video_hit@{k}" for k in topk, "mean_class_accuracy", "mean_ap"
+    (floats); "per_class_ap" (list of C floats, NaN for classes without a positive video);
+    "confusion" (C × C nested list of ints, video level); "num_videos", "num_clips" (ints, the
+    number of unmasked clips after averaging views).
+  """
+  clip_probs = _as_probs(clip_probs, "clip_probs")
+  n, num_classes = clip_probs.shape
+  labels = _as_labels(labels_multi_hot_per_video, (num_videos, num_classes),
+                      "labels_multi_hot_per_video")
+  mask = _as_mask(mask, n)
+  video_index = _as_index(video_index, n, num_videos, "video_index")
+
+  clip_p, clip_video = clip_predictions(clip_probs, video_index, views, mask, clip_index)
+  video_p = video_predictions(clip_probs, video_index, num_videos, mask)
+
+  if primary_labels is None:
+    primary_labels = np.where(labels.any(axis=1), np.argmax(labels, axis=1), -1)
+  ap = per_class_ap(video_p, labels)
+  results = {"clip_hit@1": hit_at_k(clip_p, labels[clip_video], 1)}
+  for k in topk:
+    results[f"video_hit@{k}"] = hit_at_k(video_p, labels, k)
+  results.update({
+      "mean_class_accuracy": mean_class_accuracy(video_p, labels),
+      "mean_ap": mean_ap(ap),
+      "per_class_ap": [float(a) for a in ap],
+      "confusion": confusion_matrix(video_p, primary_labels, num_classes).tolist(),
+      "num_videos": int(num_videos),
+      "num_clips": int(clip_p.shape[0]),
+  })
+  return results

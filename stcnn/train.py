@@ -1,0 +1,293 @@
+"""The trainer: `train_and_evaluate(config, workdir)` (sections as in big_vision/train.py).
+
+Optimiser [paper §3]: SGD, momentum 0.9, weight decay 5e-4 (added to the gradient, as in Caffe /
+cuda-convnet), lr 1e-3, global batch `config.batch_size` (paper: 32 per replica). "Lowered by hand
+when the validation error plateaus" becomes automatic: `optax.contrib.reduce_on_plateau` watches
+the validation video error at every evaluation and multiplies the lr by 0.1 after
+`config.optimizer.plateau_patience` evaluations without improvement.
+
+Parallelism [choice]: the paper's asynchronous Downpour SGD (10–50 replicas, each model split over
+machines) is replaced by synchronous data parallelism: one jitted step over a 1-D device mesh,
+params replicated, each process feeding its own slice of every global batch (stcnn.parallel).
+
+Workdir: config.json, checkpoints/ (Orbax: train state + Grain iterator state + meta), metrics.jsonl,
+TensorBoard events; a rerun with the same workdir resumes from the latest checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+
+from stcnn import checkpointing, evaluate, models, parallel, writers
+from stcnn.data import datasets, pipeline
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  rng: jax.Array  # dropout key; step s uses fold_in(rng, s)
+  plateau: Any  # optax.contrib reduce_on_plateau state; .scale multiplies the lr
+
+
+# ------------------------------------------------------------------------------------------ config
+FINETUNE = {"all": None, "top3": ("fc1", "fc2", "head"), "top": ("head",)}
+
+
+def check_config(config, data=None) -> None:
+  """Refuses bad values before any work, naming the key."""
+  models.check_model_config(config)
+  if config.finetune not in FINETUNE:
+    raise ValueError(f"config.finetune: unknown {config.finetune!r}; expected one of "
+                     f"{tuple(FINETUNE)}")
+  if config.finetune != "all" and not config.init_from:
+    raise ValueError(f"config.finetune={config.finetune!r} needs config.init_from (a workdir or "
+                     "checkpoint to start from)")
+  for key in ("total_steps", "batch_size", "eval_batch_size", "log_every", "eval_every",
+              "checkpoint_every"):
+    if config[key] < 1:
+      raise ValueError(f"config.{key} must be >= 1, got {config[key]}")
+  if data is None:
+    return
+  if config.num_classes != data.num_classes:
+    raise ValueError(f"config.num_classes = {config.num_classes} but the data set at "
+                     f"{data.builder_dir} has {data.num_classes} classes")
+  if config.model.input_size > data.frame_size:
+    what = "fovea/context crop" if config.model.streams != "full" else "crop"
+    raise ValueError(f"config.model.input_size = {config.model.input_size}: the {what} is larger "
+                     f"than the data set's {data.frame_size}×{data.frame_size} frames")
+  need = models.num_frames(config)
+  stored = data.metadata.get("settings", {}).get("segment_frames")
+  counts = data.counts.get(config.data.train_split, {})
+  mean_len = counts.get("frames", 0) / max(1, counts.get("segments", 0))
+  if (stored and need > stored) or (counts and need > mean_len):
+    raise ValueError(
+        f"config.model.fusion = {config.model.fusion!r} (late_gap {config.model.late_gap}, "
+        f"early_frames {config.model.early_frames}) reads {need}-frame clips, but the data set "
+        f"stores segments of at most {stored} frames, {mean_len:.0f} on average: the clip is "
+        "too long for the data (prepare with a larger --segment_frames)")
+
+
+# ------------------------------------------------------------------------------------------- model
+def make_optimizer(config, params):
+  o = config.optimizer
+  tx = optax.chain(
+      optax.clip_by_global_norm(o.grad_clip) if o.grad_clip else optax.identity(),
+      optax.add_decayed_weights(o.weight_decay),
+      optax.sgd(o.lr, momentum=o.momentum))
+  trainable = FINETUNE[config.finetune]
+  if trainable is None:
+    return tx
+  # Frozen parameters get no update and no optimiser state (set_to_zero keeps none).
+  labels = {k: "train" if k in trainable else "frozen" for k in params}
+  return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
+
+
+def make_plateau(config):
+  o = config.optimizer
+  return optax.contrib.reduce_on_plateau(factor=o.plateau_factor, patience=o.plateau_patience,
+                                         rtol=1e-4)
+
+
+def init_state(config, model, tx, plateau, video_shape) -> TrainState:
+  rng = jax.random.key(config.seed)
+  params = model.init(jax.random.fold_in(rng, 0), jnp.zeros(video_shape, jnp.float32))["params"]
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                    rng=jax.random.key_data(jax.random.fold_in(rng, 1)),
+                    plateau=plateau.init(params))
+
+
+def make_train_step(model, tx, hierarchy):
+  def train_step(state: TrainState, batch):
+    rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+
+    def loss_fn(params):
+      scores = model.apply({"params": params}, batch["video"], train=True,
+                           rngs={"dropout": rng})
+      return models.loss_fn(scores, batch["target"], hierarchy).mean(), scores
+    (loss, scores), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    updates = jax.tree.map(lambda u: u * state.plateau.scale, updates)
+    params = optax.apply_updates(state.params, updates)
+    hit = jnp.take_along_axis(batch["target"], jnp.argmax(scores, -1)[:, None], -1) > 0
+    metrics = {"loss": loss, "clip_hit@1": hit.mean(), "grad_norm": optax.tree.norm(grads)}
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+  return train_step
+
+
+# ---------------------------------------------------------------------------------------- the loop
+class _Preempted:
+  """SIGTERM (preemption) → checkpoint at the next step and exit cleanly."""
+
+  def __init__(self):
+    self.flag = False
+    try:
+      signal.signal(signal.SIGTERM, self._set)
+    except ValueError:  # not the main thread
+      pass
+
+  def _set(self, *_):
+    self.flag = True
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains, evaluates and checkpoints under `workdir`; returns the final evaluation metrics."""
+  workdir = os.path.abspath(os.path.expanduser(workdir))
+  check_config(config)
+  mesh = parallel.make_mesh()
+  parallel.check_batch(config.batch_size, mesh)
+  parallel.check_batch(config.eval_batch_size, mesh, "config.eval_batch_size")
+
+  # ---- input
+  data = datasets.load(config)
+  config = resolve_hierarchy(config, data, workdir)
+  check_config(config, data)
+  num_frames = models.num_frames(config)
+  offsets = models.frames_read(config.model.fusion, config.model.early_frames,
+                               config.model.late_gap)
+  train_iter = pipeline.train_iterator(
+      data.source(config.data.train_split), num_frames=num_frames,
+      crop_size=config.model.input_size, num_classes=config.num_classes,
+      global_batch_size=config.batch_size, seed=config.seed,
+      process_index=jax.process_index(), process_count=jax.process_count(),
+      worker_count=config.data.worker_count, mean=config.data.mean, frame_offsets=offsets)
+  evaluator = evaluate.Evaluator(config, data, mesh, split=config.data.eval_split,
+                                 max_videos=config.data.max_eval_videos)
+
+  # ---- model, optimiser, state
+  model = models.build(config)
+  hierarchy = model.hierarchy
+  size = config.model.input_size
+  video_shape = (1, num_frames, size, size, 3)
+  abstract_params = jax.eval_shape(
+      lambda: model.init(jax.random.key(0), jnp.zeros(video_shape))["params"])
+  tx = make_optimizer(config, abstract_params)
+  plateau = make_plateau(config)
+  repl = parallel.replicated(mesh)
+  state = jax.jit(lambda: init_state(config, model, tx, plateau, video_shape),
+                  out_shardings=repl)()
+
+  # ---- checkpoints: resume, or start (from init_from for transfer learning)
+  ckpt = checkpointing.Checkpointer(workdir, config, data.fingerprint,
+                                    keep=config.keep_checkpoints)
+  if ckpt.latest_step() is not None:
+    state, train_iter = ckpt.restore(state, train_iter)
+    logging.info("Resumed from step %d", int(state.step))
+  elif config.init_from:
+    params = checkpointing.load_pretrained(config.init_from, state.params,
+                                           reinit=("head",))
+    state = jax.device_put(state.replace(params=params, opt_state=tx.init(params)), repl)
+  ckpt.write_config()
+
+  train_step = jax.jit(make_train_step(model, tx, hierarchy),
+                       in_shardings=(repl, parallel.data_sharding(mesh)),
+                       out_shardings=(repl, repl), donate_argnums=0)
+
+  # ---- loop
+  writer = writers.MetricWriter(workdir, active=jax.process_index() == 0)
+  preempted = _Preempted()
+  step = int(state.step)
+  first_step = step
+  pending, wait, t_log = [], 0.0, time.perf_counter()
+  progress = writers.progress(config.total_steps, step, active=jax.process_index() == 0)
+  try:
+    while step < config.total_steps:
+      t0 = time.perf_counter()
+      batch = parallel.to_global(next(train_iter), mesh)
+      wait += time.perf_counter() - t0
+      state, metrics = train_step(state, batch)
+      step += 1
+      pending.append((step, metrics))
+
+      if step % config.log_every == 0 or step == config.total_steps:
+        dt = time.perf_counter() - t_log
+        summary = _flush(pending, ckpt)  # the one host sync: raises on a non-finite loss
+        summary.update(clips_per_sec=len(pending) * config.batch_size / dt,
+                       input_wait_fraction=wait / dt, lr=config.optimizer.lr *
+                       float(state.plateau.scale))
+        writer.write(step, "train", summary)
+        progress.update(step, summary)
+        pending, wait, t_log = [], 0.0, time.perf_counter()
+
+      if step % config.eval_every == 0 or step == config.total_steps:
+        t0 = time.perf_counter()
+        _flush(pending, ckpt)
+        result = evaluator.run(state.params, step)
+        writer.write(step, config.data.eval_split, evaluate.scalars(result))
+        val_error = 1.0 - result["video_hit@1"]
+        state = state.replace(plateau=_plateau_update(plateau, state, val_error, repl))
+        ckpt.save(step, state, train_iter, metrics={"val_error": val_error})
+        t_log += time.perf_counter() - t0  # evaluation time is not training time
+      elif step % config.checkpoint_every == 0 or preempted.flag or ckpt.reached_preemption(step):
+        t0 = time.perf_counter()
+        _flush(pending, ckpt)
+        ckpt.save(step, state, train_iter)
+        t_log += time.perf_counter() - t0
+      if preempted.flag:
+        logging.warning("SIGTERM: checkpointed step %d, exiting", step)
+        return {}
+    progress.close()
+    ckpt.wait()  # the last save is on disk before the (long) test evaluation
+
+    # ---- final evaluation on the test split
+    final = {}
+    if config.data.test_split in data.splits:
+      test = evaluate.Evaluator(config, data, mesh, split=config.data.test_split)
+      final = test.run(state.params, step)
+      writer.write(step, config.data.test_split, evaluate.scalars(final))
+      evaluate.save_result(workdir, config.data.test_split, step, final, test.protocol)
+    logging.info("Trained steps %d..%d", first_step, step)
+    return final
+  finally:  # whatever happens, what was written stays: pending saves finish
+    progress.close()
+    ckpt.close()
+    writer.close()
+
+
+def _plateau_update(plateau, state, val_error, sharding):
+  """One reduce_on_plateau step on the validation error (its updates are not used)."""
+  _, new = plateau.update(jnp.zeros(()), state.plateau, value=jnp.asarray(val_error, jnp.float32))
+  return jax.device_put(new, sharding)
+
+
+def _flush(pending, ckpt) -> dict:
+  """Fetches the pending step metrics; a NaN/inf loss stops the run naming the step."""
+  if not pending:
+    return {}
+  steps = [s for s, _ in pending]
+  values = jax.device_get([m for _, m in pending])
+  for s, m in zip(steps, values):
+    if not np.isfinite(m["loss"]):
+      last = ckpt.latest_step()
+      raise FloatingPointError(
+          f"loss is {m['loss']} at step {s}; stopping. The last good checkpoint (step {last}) in "
+          f"{ckpt.directory} is kept; lower config.optimizer.lr or set "
+          "config.optimizer.grad_clip and rerun.")
+  return {k: float(np.mean([m[k] for m in values])) for k in values[0]}
+
+
+def resolve_hierarchy(config, data, workdir):
+  """The tree head uses the data set's hierarchy unless config.model.hierarchy names one."""
+  if config.model.head != "tree" or config.model.hierarchy or not data.hierarchy:
+    return config
+  path = os.path.join(workdir, "hierarchy.json")
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(path, "w") as f:
+      json.dump(data.hierarchy, f)
+  parallel.sync("hierarchy written")
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.model.hierarchy = path
+  return config

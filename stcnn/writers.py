@@ -1,0 +1,69 @@
+"""Where numbers go: metrics.jsonl (one JSON object a line), TensorBoard events, the log, and a
+progress bar. Only process 0 writes; CLIs read the workdir, never the trainer's memory."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import tqdm
+from absl import logging
+from tensorboardX import SummaryWriter
+
+
+class MetricWriter:
+  """`write(step, split, {name: float})` → metrics.jsonl + TensorBoard (`split/name`) + log."""
+
+  def __init__(self, workdir: str, active: bool = True):
+    self.active = active
+    if not active:
+      return
+    os.makedirs(workdir, exist_ok=True)
+    self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+  def write(self, step: int, split: str, values: dict) -> None:
+    if not self.active or not values:
+      return
+    row = {"step": int(step), "split": split, "time": time.time(), **values}
+    self._jsonl.write(json.dumps(row, allow_nan=True) + "\n")
+    self._jsonl.flush()
+    for k, v in values.items():
+      if isinstance(v, (int, float)) and math.isfinite(v):
+        self._tb.add_scalar(f"{split}/{k.replace('@', '_at_')}", v, step)
+    self._tb.flush()
+    logging.info("[%d] %s %s", step, split, ", ".join(
+        f"{k}={v:.4g}" for k, v in values.items() if isinstance(v, (int, float))))
+
+  def close(self) -> None:
+    if self.active:
+      self._jsonl.close()
+      self._tb.close()
+
+
+def read_metrics(workdir: str, split: str | None = None) -> list[dict]:
+  """The rows of a workdir's metrics.jsonl (optionally one split's)."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  return [r for r in rows if split is None or r["split"] == split]
+
+
+class progress:  # noqa: N801 (reads as a function)
+  """A tqdm bar over training steps showing loss and clips/s (tqdm gives the ETA)."""
+
+  def __init__(self, total: int, initial: int, active: bool = True):
+    self.bar = tqdm.tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
+                         disable=not active, smoothing=0.1)
+
+  def update(self, step: int, summary: dict) -> None:
+    self.bar.update(step - self.bar.n)
+    self.bar.set_postfix(loss=f"{summary.get('loss', float('nan')):.3f}",
+                         clips_s=f"{summary.get('clips_per_sec', 0):.0f}",
+                         wait=f"{summary.get('input_wait_fraction', 0):.0%}")
+
+  def close(self) -> None:
+    self.bar.close()

@@ -1,0 +1,243 @@
+"""The trainer: exact resume after SIGKILL, sharded == unsharded, two hosts, fine-tuning, failures."""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from stcnn import checkpointing, train
+from tests.test_models import ROOT, load_config
+
+
+def tiny_config(cache_dir, **overrides):
+  cfg = load_config(os.path.join(ROOT, "configs", "single_frame.py"), "tiny")
+  cfg.data.cache_dir = str(cache_dir)
+  cfg.data.clips_per_video = 2
+  cfg.data.views = 2
+  cfg.eval_batch_size = 16
+  for k, v in overrides.items():
+    node = cfg
+    *path, last = k.split(".")
+    for p in path:
+      node = node[p]
+    node[last] = v
+  return cfg
+
+
+def flags_of(**overrides):
+  return [f"--config.{k}={v}" for k, v in overrides.items()]
+
+
+def params_hash(workdir, which="latest"):
+  params, step = checkpointing.load_params(str(workdir), which)
+  h = hashlib.sha256()
+  for leaf in jax.tree.leaves(params):
+    h.update(np.ascontiguousarray(leaf).tobytes())
+  return h.hexdigest(), step
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+  """The tiny synthetic data set, generated and prepared once for the session."""
+  d = tmp_path_factory.mktemp("cache")
+  from stcnn.data import datasets
+  datasets.ensure_synthetic(tiny_config(d))
+  return d
+
+
+def run_main(workdir, cache_dir, *extra, wait=True, env=None):
+  cmd = [sys.executable, "-m", "stcnn.main", "--config=configs/single_frame.py:tiny",
+         f"--workdir={workdir}", f"--config.data.cache_dir={cache_dir}",
+         "--config.data.clips_per_video=2", "--config.data.views=2",
+         "--config.eval_batch_size=16", *extra]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})}
+  if not wait:
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+  return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path, cache_dir):
+  steps = flags_of(total_steps=40, checkpoint_every=5, eval_every=20, log_every=5)
+  full = run_main(tmp_path / "full", cache_dir, *steps)
+  assert full.returncode == 0, full.stdout + full.stderr
+
+  proc = run_main(tmp_path / "killed", cache_dir, *steps, wait=False)
+  ckpt = tmp_path / "killed" / "checkpoints" / "10"
+  deadline = time.time() + 300
+  while not (ckpt / "_CHECKPOINT_METADATA").exists() and proc.poll() is None:
+    assert time.time() < deadline
+    time.sleep(0.005)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+  killed_at = checkpointing._manager(str(tmp_path / "killed")).latest_step()
+  assert 10 <= killed_at < 40
+
+  resumed = run_main(tmp_path / "killed", cache_dir, *steps)
+  assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+  assert params_hash(tmp_path / "killed") == params_hash(tmp_path / "full")
+  evals = [json.load(open(d / "eval_test_40.json"))["metrics"]
+           for d in (tmp_path / "full", tmp_path / "killed")]
+  assert evals[0] == evals[1]
+  rows = [r for r in map(json.loads, open(tmp_path / "killed" / "metrics.jsonl"))
+          if r["split"] == "val" and r["step"] == 40]
+  full_rows = [r for r in map(json.loads, open(tmp_path / "full" / "metrics.jsonl"))
+               if r["split"] == "val" and r["step"] == 40]
+  drop_time = lambda r: {k: v for k, v in r.items() if k != "time"}  # noqa: E731
+  assert [drop_time(r) for r in rows] == [drop_time(r) for r in full_rows]
+
+
+def test_resume_refuses_another_model_or_data(tmp_path, cache_dir):
+  r = run_main(tmp_path / "w", cache_dir, *flags_of(total_steps=2, eval_every=2))
+  assert r.returncode == 0, r.stderr
+  r = run_main(tmp_path / "w", cache_dir, *flags_of(total_steps=4, eval_every=2),
+               "--config.model.width=0.125")
+  assert r.returncode != 0 and "refusing to resume" in r.stderr
+
+
+SHARDED = textwrap.dedent("""
+    import sys, jax, jax.numpy as jnp, numpy as np
+    sys.path.insert(0, {root!r})
+    from stcnn import models, parallel, train
+    from tests.test_models import load_config
+    cfg = load_config({root!r} + "/configs/slow_fusion.py", "tiny")
+    cfg.model.dropout = 0.5
+    model = models.build(cfg)
+    rng = np.random.default_rng(0)
+    batch = {{"video": rng.normal(0, 50, (8, 10, 28, 28, 3)).astype(np.float32),
+             "target": np.eye(8, dtype=np.float32)[rng.integers(0, 8, 8)]}}
+    batch["label"] = batch["target"].argmax(-1).astype(np.int32)
+    out = []
+    for devices in (jax.devices()[:1], jax.devices()):
+      mesh = parallel.make_mesh(devices)
+      repl = parallel.replicated(mesh)
+      tx, plateau = train.make_optimizer(cfg, None), train.make_plateau(cfg)
+      state = jax.jit(lambda: train.init_state(cfg, model, tx, plateau, (1, 10, 28, 28, 3)),
+                      out_shardings=repl)()
+      step = jax.jit(train.make_train_step(model, tx, None),
+                     in_shardings=(repl, parallel.data_sharding(mesh)), out_shardings=(repl, repl))
+      for _ in range(3):
+        state, m = step(state, parallel.to_global(batch, mesh))
+      out.append((jax.device_get(state.params), float(m["loss"])))
+    assert len(jax.devices()) == 4
+    diffs = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - b).max()), out[0][0], out[1][0]))
+    print("MAXDIFF", max(diffs), "LOSS", out[0][1], out[1][1])
+""")
+
+
+def test_four_device_step_equals_one_device_step():
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+         "JAX_PLATFORMS": "cpu"}
+  r = subprocess.run([sys.executable, "-c", SHARDED.format(root=ROOT)], env=env,
+                     capture_output=True, text=True, cwd=ROOT)
+  assert r.returncode == 0, r.stderr
+  line = [l for l in r.stdout.splitlines() if l.startswith("MAXDIFF")][0].split()
+  assert float(line[1]) < 1e-5
+  assert abs(float(line[3]) - float(line[4])) < 1e-5
+
+
+MULTIHOST = textwrap.dedent("""
+    import hashlib, sys, jax, numpy as np
+    from absl import flags
+    flags.FLAGS(sys.argv[:1])
+    sys.path.insert(0, {root!r})
+    from stcnn import parallel, train
+    from tests.test_train import tiny_config
+    pid = int(sys.argv[1])
+    parallel.initialize("127.0.0.1:{port}", 2, pid)
+    assert jax.process_count() == 2 and len(jax.devices()) == 2
+    cfg = tiny_config({cache!r}, total_steps=4, eval_every=4, checkpoint_every=2, log_every=2)
+    train.train_and_evaluate(cfg, {workdir!r})
+    from stcnn import checkpointing
+    params, _ = checkpointing.load_params({workdir!r})
+    h = hashlib.sha256(b"".join(np.ascontiguousarray(x).tobytes() for x in jax.tree.leaves(params)))
+    print("HASH", pid, h.hexdigest())
+""")
+
+
+def test_two_processes_train_together(tmp_path, cache_dir):
+  import portpicker
+  port = portpicker.pick_unused_port()
+  script = MULTIHOST.format(root=ROOT, port=port, cache=str(cache_dir),
+                            workdir=str(tmp_path / "mh"))
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  outs = [p.communicate(timeout=600) for p in procs]
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  hashes = [l.split()[2] for out, _ in outs for l in out.splitlines() if l.startswith("HASH")]
+  assert len(hashes) == 2 and hashes[0] == hashes[1]
+  # The same global batches on one process give the same parameters (to float tolerance).
+  train.train_and_evaluate(tiny_config(cache_dir, total_steps=4, eval_every=4,
+                                       checkpoint_every=2, log_every=2), str(tmp_path / "one"))
+  two, _ = checkpointing.load_params(str(tmp_path / "mh"))
+  one, _ = checkpointing.load_params(str(tmp_path / "one"))
+  for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two)):
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("finetune,trained", [("top", {"head"}), ("top3", {"fc1", "fc2", "head"}),
+                                              ("all", None)])
+def test_finetune_changes_only_its_layers(tmp_path, cache_dir, finetune, trained):
+  src = tmp_path / "src"
+  if not (src / "checkpoints").exists():
+    train.train_and_evaluate(tiny_config(cache_dir, total_steps=2, eval_every=2), str(src))
+  pre, _ = checkpointing.load_params(str(src))
+  cfg = tiny_config(cache_dir, total_steps=3, eval_every=3, init_from=str(src),
+                    finetune=finetune)
+  cfg.model.dropout = 0.9  # [paper] fine-tuning kept 10% of units
+  train.train_and_evaluate(cfg, str(tmp_path / finetune))
+  post, _ = checkpointing.load_params(str(tmp_path / finetune))
+  for layer in post:
+    same = all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(pre[layer]),
+                                                   jax.tree.leaves(post[layer])))
+    if trained is None:
+      assert not same, layer
+    else:
+      assert same == (layer not in trained), layer
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_checkpoint(tmp_path, cache_dir):
+  cfg = tiny_config(cache_dir, total_steps=50, eval_every=100, checkpoint_every=1, log_every=1)
+  cfg.optimizer.lr = 1e6
+  with pytest.raises(FloatingPointError, match=r"at step \d+") as e:
+    train.train_and_evaluate(cfg, str(tmp_path / "nan"))
+  last = checkpointing._manager(str(tmp_path / "nan")).latest_step()
+  assert last is not None and f"step {last}" in str(e.value)
+  params, _ = checkpointing.load_params(str(tmp_path / "nan"))
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("model.fusion", "medium", "config.model.fusion"),
+    ("model.input_size", 64, "config.model.input_size"),
+    ("model.late_gap", 200, "config.model.fusion"),
+    ("finetune", "top", "config.init_from"),
+    ("num_classes", 9, "config.num_classes")])
+def test_bad_config_refused_naming_the_key(tmp_path, cache_dir, key, value, match):
+  cfg = tiny_config(cache_dir, **{key: value})
+  if key == "model.late_gap":
+    cfg.model.fusion = "late"
+  with pytest.raises(ValueError, match=match):
+    train.train_and_evaluate(cfg, str(tmp_path / "bad"))
+  assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def test_batch_not_divisible_by_devices_is_refused():
+  from stcnn import parallel
+
+  class FourDevices:
+    devices = np.zeros(4)
+  with pytest.raises(ValueError, match="config.batch_size = 6 must be divisible by the device "
+                                       "count 4"):
+    parallel.check_batch(6, FourDevices())
