@@ -30,7 +30,7 @@ class Evaluator:
 
   def __init__(self, config, data, mesh, split: str, max_videos: int = 0,
                clips_per_video: int | None = None, views: int | None = None):
-    from stcnn.data import pipeline  # grain is heavy; only evaluation and training need it
+    from stcnn.data import pipeline, transforms  # grain is heavy: only imported when evaluating
     if split not in data.splits:
       raise ValueError(f"config.data: split {split!r} is not in the data set at "
                        f"{data.builder_dir} (it has {sorted(data.splits)})")
@@ -48,6 +48,7 @@ class Evaluator:
     if max_videos and max_videos < plan.num_videos:
       plan = dataclasses.replace(plan, video_ids=plan.video_ids[:max_videos],
                                  video_labels=plan.video_labels[:max_videos],
+                                 first_labels=plan.first_labels[:max_videos],
                                  clips=plan.clips[:max_videos * clips])
     self.plan = plan
     self.batches = pipeline.eval_batches(
@@ -66,8 +67,8 @@ class Evaluator:
                             out_shardings=repl)
     self.protocol = {
         "split": split, "clips_per_video": clips, "views": views,
-        "view_set": "centre, centre flipped, top-left, top-left flipped (crop "
-                    f"{config.model.input_size} of {data.frame_size})"[:200],
+        "view_set": ", ".join(transforms.view_names(views)) +
+                    f" (crop {config.model.input_size} of {data.frame_size})",
         "aggregation": "video = mean softmax over clips × views; clip = mean over its views",
         "num_videos": plan.num_videos, "batch_size": config.eval_batch_size,
         "data_fingerprint": data.fingerprint}

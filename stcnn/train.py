@@ -251,6 +251,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     logging.info("Trained steps %d..%d", first_step, step)
     return final
   finally:  # whatever happens, what was written stays: pending saves finish
+    getattr(train_iter, "close", lambda: None)()  # stops Grain's worker processes
     progress.close()
     ckpt.close()
     writer.close()

@@ -95,6 +95,40 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, cache_dir):
   assert [drop_time(r) for r in rows] == [drop_time(r) for r in full_rows]
 
 
+def test_sigterm_checkpoints_the_current_step_and_exits(tmp_path, cache_dir):
+  proc = run_main(tmp_path, cache_dir, *flags_of(total_steps=400, checkpoint_every=5,
+                                                 eval_every=1000, log_every=5), wait=False)
+  first = tmp_path / "checkpoints" / "5" / "_CHECKPOINT_METADATA"
+  deadline = time.time() + 300
+  while not first.exists() and proc.poll() is None:
+    assert time.time() < deadline
+    time.sleep(0.005)
+  time.sleep(0.2)  # a few steps past the periodic checkpoint
+  proc.send_signal(signal.SIGTERM)
+  out, _ = proc.communicate(timeout=300)
+  assert proc.returncode == 0, out
+  assert "SIGTERM: checkpointed step" in out
+  stopped = int(out.split("SIGTERM: checkpointed step ")[1].split()[0].rstrip(","))
+  assert 5 <= stopped < 400
+  assert checkpointing._manager(str(tmp_path)).latest_step() == stopped
+
+
+def test_evaluate_cli_reproduces_the_trainers_test_metrics(tmp_path, cache_dir):
+  train.train_and_evaluate(tiny_config(cache_dir, total_steps=3, eval_every=3), str(tmp_path))
+  r = subprocess.run([sys.executable, "-m", "stcnn.evaluate", f"--workdir={tmp_path}",
+                      "--split=test", "--checkpoint=latest"], cwd=ROOT, capture_output=True,
+                     text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert r.returncode == 0, r.stderr
+  assert "video_hit@1" in r.stdout
+  result = json.load(open(tmp_path / "eval_test_3.json"))
+  assert result["protocol"]["clips_per_video"] == 2 and result["protocol"]["views"] == 2
+  assert result["protocol"]["view_set"].startswith("centre, centre flipped")
+  rows = [r for r in map(json.loads, open(tmp_path / "metrics.jsonl")) if r["split"] == "test"]
+  assert len(rows) == 2  # the trainer's and the CLI's, identical numbers
+  assert {k: v for k, v in rows[0].items() if k != "time"} == \
+      {k: v for k, v in rows[1].items() if k != "time"}
+
+
 def test_resume_refuses_another_model_or_data(tmp_path, cache_dir):
   r = run_main(tmp_path / "w", cache_dir, *flags_of(total_steps=2, eval_every=2))
   assert r.returncode == 0, r.stderr

@@ -1,5 +1,6 @@
 r"""Looks at a prepared data set: statistics and contact sheets of what the networks will see.
 
+  python -m stcnn.data.inspect --config=configs/slow_fusion.py:cpu [--split=train,test] [--out=DIR]
   python -m stcnn.data.inspect --data=PATH [--split=train[,test]] [--num_frames=10] [--out=DIR]
 
 Prints, for every split given, videos / segments, frames per video and per segment (min/mean/max),
@@ -16,6 +17,7 @@ from typing import Sequence
 from absl import app
 from absl import flags
 import numpy as np
+from ml_collections import config_flags
 
 from stcnn.data import pipeline
 from stcnn.data import transforms
@@ -25,7 +27,9 @@ FLAGS = flags.FLAGS
 
 def _define_flags():
   """Defined only when run as a program, so importing `inspect()` never clashes with other CLIs."""
-  flags.DEFINE_string("data", None, "Prepared data set directory (stcnn.data.builders).")
+  config_flags.DEFINE_config_file("config", None, "A training config (configs/X.py[:arg]): its "
+                                  "data set, clip length and crop size.", lock_config=False)
+  flags.DEFINE_string("data", None, "Prepared data set directory (instead of --config).")
   flags.DEFINE_string("split", "train", "Split(s), comma-separated; sheets use the first.")
   flags.DEFINE_integer("num_frames", 10, "Frames per clip.")
   flags.DEFINE_integer("crop_size", None, "Crop size (default: crop_size_for(frame_size)).")
@@ -107,14 +111,21 @@ def inspect(source, class_names: Sequence[str], *, num_frames: int, crop_size: i
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
-  if not FLAGS.data:
-    raise app.UsageError("--data=PATH (a prepared data set) is required")
+  if not FLAGS.data and not FLAGS.config:
+    raise app.UsageError("give --config=configs/X.py[:arg] or --data=PATH (a prepared data set)")
   from stcnn.data import builders  # pylint: disable=g-import-not-at-top
-  data = builders.load(FLAGS.data)
-  crop = FLAGS.crop_size or transforms.crop_size_for(data.frame_size)
+  if FLAGS.config:
+    from stcnn import models  # pylint: disable=g-import-not-at-top
+    from stcnn.data import datasets  # pylint: disable=g-import-not-at-top
+    data = datasets.load(FLAGS.config)
+    FLAGS.num_frames = models.num_frames(FLAGS.config)
+    crop = FLAGS.crop_size or FLAGS.config.model.input_size
+  else:
+    data = builders.load(FLAGS.data)
+    crop = FLAGS.crop_size or transforms.crop_size_for(data.frame_size)
   splits = [s.strip() for s in FLAGS.split.split(",") if s.strip()]
   for i, split in enumerate(splits):
-    print(f"{FLAGS.data} [{split}]")
+    print(f"{data.builder_dir} [{split}]")
     source = data.source(split)
     if i:
       stats = pipeline.dataset_stats(source, num_classes=data.num_classes,

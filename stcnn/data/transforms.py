@@ -102,6 +102,13 @@ _VIEW_ORDER = (("c", False), ("c", True), ("tl", False), ("br", True), ("tr", Fa
                ("bl", True), ("tl", True), ("br", False), ("tr", True), ("bl", False))
 
 
+def view_names(views: int = 4) -> list[str]:
+  """Readable names of the first `views` eval views, e.g. 'centre', 'bottom-right flipped'."""
+  where = {"c": "centre", "tl": "top-left", "tr": "top-right", "bl": "bottom-left",
+           "br": "bottom-right"}
+  return [where[name] + (" flipped" if flip else "") for name, flip in _VIEW_ORDER[:views]]
+
+
 def eval_views(height: int, width: int, crop_size: int, views: int = 4) -> list[View]:
   """The first `views` (1..10) deterministic views, in the order of the module docstring."""
   _check_size(height, width, crop_size)
