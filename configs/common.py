@@ -59,7 +59,8 @@ def get_config(arg: str = "", fusion: str = "single", streams: str = "full"):
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "synthetic"  # synthetic | prepared (a `stcnn.data.prepare` output at data.path)
-  c.data.preset = preset  # synthetic preset: tiny | cpu | paper
+  c.data.preset = preset  # synthetic preset: tiny | cpu | paper | transfer
+  c.data.synthetic_seed = 0  # the synthetic data set's generator seed
   c.data.path = ""  # prepared data set; '' = the synthetic one, generated and cached on first use
   c.data.cache_dir = "~/.cache/stcnn"
   c.data.frame_size = frame  # stored frame size (paper: 200)
@@ -71,6 +72,7 @@ def get_config(arg: str = "", fusion: str = "single", streams: str = "full"):
   c.data.clips_per_video = 20  # [paper] eval: 20 clips a video (UCF-101: 50)
   c.data.views = 4  # [paper] each clip seen 4 times (crops × flips)
   c.data.max_eval_videos = 0  # 0 = all
+  c.data.ucf_split = 1  # UCF-101-layout data sets (the synthetic `transfer` preset): split 1..3
 
   c.batch_size = batch  # global; [paper] 32 per replica
   c.eval_batch_size = 4 * batch

@@ -21,6 +21,10 @@ from orbax.checkpoint import checkpoint_managers as cm
 MODEL_KEYS = ("fusion", "streams", "width", "head", "input_size", "early_frames", "late_gap")
 
 
+def _val_error(metrics) -> float:
+  return metrics["val_error"]
+
+
 def model_signature(config) -> dict:
   return {"num_classes": config.num_classes,
           **{k: config.model.get(k) for k in MODEL_KEYS}}
@@ -35,11 +39,13 @@ class Checkpointer:
     self.fingerprint = fingerprint
     policy = cm.AnyPreservationPolicy([
         cm.LatestN(keep),
-        cm.BestN(get_metric_fn=lambda m: m["val_error"], reverse=False, n=1,
+        cm.BestN(get_metric_fn=_val_error, reverse=True, n=1,  # keeps the lowest error
                  keep_checkpoints_without_metrics=False)])
     self.mgr = ocp.CheckpointManager(
         self.directory, item_names=("state", "data", "meta"),
-        options=ocp.CheckpointManagerOptions(preservation_policy=policy, create=True))
+        options=ocp.CheckpointManagerOptions(
+            preservation_policy=policy, create=True,
+            best_fn=_val_error, best_mode="min"))  # best_fn: metrics are written to disk
 
   def latest_step(self):
     return self.mgr.latest_step()
@@ -101,7 +107,8 @@ def _manager(path: str):
   if not os.path.isdir(path):
     raise FileNotFoundError(f"{path}: no such workdir or checkpoint directory")
   return ocp.CheckpointManager(
-      path, options=ocp.CheckpointManagerOptions(read_only=True),
+      path, options=ocp.CheckpointManagerOptions(read_only=True, best_fn=_val_error,
+                                                 best_mode="min"),
       item_handlers={"state": ocp.StandardCheckpointHandler(),
                      "meta": ocp.JsonCheckpointHandler(),
                      "data": grain.checkpoint.CheckpointHandler()})

@@ -134,7 +134,44 @@ def test_resume_refuses_another_model_or_data(tmp_path, cache_dir):
   assert r.returncode == 0, r.stderr
   r = run_main(tmp_path / "w", cache_dir, *flags_of(total_steps=4, eval_every=2),
                "--config.model.width=0.125")
-  assert r.returncode != 0 and "refusing to resume" in r.stderr
+  assert r.returncode != 0 and "refusing to resume" in r.stderr and "model" in r.stderr
+  r = run_main(tmp_path / "w", cache_dir, *flags_of(total_steps=4, eval_every=2),
+               "--config.data.synthetic_seed=1")
+  assert r.returncode != 0 and "refusing to resume" in r.stderr and "fingerprint" in r.stderr
+  assert checkpointing._manager(str(tmp_path / "w")).latest_step() == 2  # nothing lost
+
+
+def test_checkpoints_keep_the_last_n_and_the_best(tmp_path):
+  cfg = tiny_config(tmp_path)
+  ckpt = checkpointing.Checkpointer(str(tmp_path), cfg, "fp", keep=2)
+
+  class Iterator:  # a stand-in for a Grain DataLoader iterator (its state is bytes)
+    def get_state(self):
+      return b"{}"
+  state = {"params": {"w": np.zeros(3, np.float32)}}
+  errors = {2: 0.5, 4: 0.2, 6: 0.9, 8: 0.7}  # evaluated steps; the best is step 4
+  for step in range(1, 10):
+    ckpt.save(step, state, Iterator(), metrics={"val_error": errors[step]} if step in errors
+              else None)
+  ckpt.close()
+  assert sorted(checkpointing._manager(str(tmp_path)).all_steps()) == [4, 8, 9]
+  assert checkpointing.load_params(str(tmp_path), "best")[1] == 4
+  assert checkpointing.load_params(str(tmp_path), "latest")[1] == 9
+  resumed = checkpointing.Checkpointer(str(tmp_path), cfg, "fp", keep=2)  # a later run
+  for step in (10, 11):
+    resumed.save(step, state, Iterator())
+  resumed.close()
+  assert sorted(checkpointing._manager(str(tmp_path)).all_steps()) == [4, 10, 11]
+
+
+def test_frozen_layers_get_no_optimizer_state():
+  cfg = load_config(os.path.join(ROOT, "configs", "single_frame.py"), "tiny")
+  params = {"tower": {"w": np.zeros(100)}, "fc1": {"w": np.zeros(10)}, "fc2": {"w": np.zeros(5)},
+            "head": {"w": np.zeros(3)}}
+  for finetune, size in (("top", 3), ("top3", 18), ("all", 118)):
+    cfg.finetune = finetune
+    state = train.make_optimizer(cfg, params).init(params)
+    assert sum(np.size(x) for x in jax.tree.leaves(state)) == size, finetune  # momentum only
 
 
 SHARDED = textwrap.dedent("""
@@ -275,3 +312,16 @@ def test_batch_not_divisible_by_devices_is_refused():
   with pytest.raises(ValueError, match="config.batch_size = 6 must be divisible by the device "
                                        "count 4"):
     parallel.check_batch(6, FourDevices())
+
+
+def test_transfer_config_trains_on_the_synthetic_ucf101_layout(tmp_path, cache_dir):
+  cfg = load_config(os.path.join(ROOT, "configs", "transfer_ucf101.py"),
+                    "tiny,finetune=scratch,split=2")
+  cfg.data.cache_dir = str(cache_dir)
+  cfg.total_steps, cfg.eval_every, cfg.data.clips_per_video = 2, 2, 3
+  result = train.train_and_evaluate(cfg, str(tmp_path))
+  assert result["num_videos"] == 18 * 2 * 2  # split 2 tests groups 3 and 4, 2 clips each
+  assert (cfg.model.dropout, cfg.num_classes) == (0.5, 18)
+  from stcnn.data import datasets
+  meta = datasets.load(cfg).metadata
+  assert (meta["builder"], meta["config"]) == ("ucf101_clips", "split2")

@@ -19,21 +19,35 @@ from stcnn.data import builders
 
 def synthetic_path(config) -> str:
   return os.path.join(os.path.expanduser(config.data.cache_dir),
-                      f"synthetic-{config.data.preset}-seed{config.data.get('synthetic_seed', 0)}")
+                      f"synthetic-{config.data.preset}-seed{config.data.synthetic_seed}")
 
 
 def ensure_synthetic(config) -> str:
-  """Generates + prepares the synthetic preset if not cached; returns the prepared data set dir."""
+  """Generates + prepares the synthetic preset if not cached; returns the prepared data set dir.
+
+  Presets in the UCF-101 layout (`transfer`) are prepared with the UCF-101 reader, split
+  `config.data.ucf_split` (1..3).
+  """
   from stcnn.data import prepare, synthetic  # heavy, and only needed here
   root = synthetic_path(config)
-  prepared = os.path.join(root, "prepared")
+  preset = synthetic.get_preset(config.data.preset)
+
+  prepared = os.path.join(root, f"prepared-{config.data.frame_size}px")
+
+  def make():
+    source = synthetic.generate(preset, os.path.join(root, "source"),
+                                seed=config.data.synthetic_seed)
+    if preset.layout == "ucf101":
+      return prepare.prepare("ucf101", source, prepared,
+                             split=config.data.ucf_split,
+                             frame_size=config.data.frame_size)
+    return prepare.prepare("csv", os.path.join(source, "manifest.csv"),
+                           prepared, frame_size=config.data.frame_size)
+  # Process 0 does the work; the others then find it done (both calls return at once).
   if jax.process_index() == 0:
-    synthetic.generate(config.data.preset, os.path.join(root, "source"),
-                       seed=config.data.get("synthetic_seed", 0))
-    prepared = prepare.prepare("csv", os.path.join(root, "source", "manifest.csv"), prepared,
-                               frame_size=config.data.frame_size)
+    make()
   parallel.sync("synthetic data set ready")
-  return prepared
+  return make()
 
 
 def load(config) -> builders.Prepared:
