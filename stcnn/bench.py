@@ -1,15 +1,21 @@
 r"""Benchmarks, one subcommand each: `python -m stcnn.bench SUBCOMMAND [--flags]`.
 
-  data   training input pipeline throughput on an in-memory synthetic source of JPEG records
-         (nothing on disk): clips/s and clips/s per worker process and per CPU core, for each
-         clip length (--num_frames) and worker count (--workers), batch --batch_size.
+  data   training input pipeline throughput: clips/s and clips/s per worker process and per CPU
+         core, for each clip length (--num_frames) and worker count (--workers), batch
+         --batch_size; then where one example's time goes (--stages): record read, JPEG decode,
+         crop + flip, float conversion, collate, worker transfer. The source is an in-memory
+         synthetic one of JPEG records (nothing on disk, --frame_size), or with --data=PATH a
+         prepared data set's --split (ArrayRecord reads and record parsing included; its index
+         is used when it has one).
 
     python -m stcnn.bench data [--frame_size=200] [--workers=0,1,2] [--num_frames=1,10] [--steps=20]
+    python -m stcnn.bench data --data=PATH [--split=train] [--crop_size=54]
 
 Add a benchmark by writing `bench_NAME(argv)` and registering it in SUBCOMMANDS.
 """
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import time
@@ -24,6 +30,10 @@ FLAGS = flags.FLAGS
 
 def _define_flags():
   """Defined only when run as a program, so importing this module never clashes with other CLIs."""
+  flags.DEFINE_string("data", None, "A prepared data set (builder dir) instead of the synthetic "
+                      "in-memory source.")
+  flags.DEFINE_string("split", "train", "--data: the split to read.")
+  flags.DEFINE_bool("stages", True, "Also time the stages of one example.")
   flags.DEFINE_integer("frame_size", 200, "Stored frame size of the synthetic records.")
   flags.DEFINE_integer("crop_size", None, "Crop (default: crop_size_for(frame_size)).")
   flags.DEFINE_list("workers", ["0", "1", "2"], "Worker process counts (0: in-process).")
@@ -76,11 +86,11 @@ def _cpu_seconds() -> float:
 
 
 def _time_pipeline(source, *, num_frames, crop_size, batch_size, workers, read_threads, steps,
-                   warmup) -> dict:
+                   warmup, num_classes=487, index=None) -> dict:
   from stcnn.data import pipeline  # pylint: disable=g-import-not-at-top
   it = pipeline.train_iterator(source, num_frames=num_frames, crop_size=crop_size,
-                               num_classes=487, global_batch_size=batch_size, seed=0,
-                               worker_count=workers, read_threads=read_threads)
+                               num_classes=num_classes, global_batch_size=batch_size, seed=0,
+                               worker_count=workers, read_threads=read_threads, index=index)
   try:
     for _ in range(warmup):
       next(it)
@@ -97,19 +107,100 @@ def _time_pipeline(source, *, num_frames, crop_size, batch_size, workers, read_t
           "cores": cpu / wall, "per_core": clips / max(cpu, 1e-9)}
 
 
+def _timed(fn, reps: int) -> float:
+  """Best mean seconds per call of fn(i) over 3 rounds of `reps` calls (robust to other load)."""
+  best = float("inf")
+  for _ in range(3):
+    t0 = time.perf_counter()
+    for i in range(reps):
+      fn(i)
+    best = min(best, (time.perf_counter() - t0) / reps)
+  return best
+
+
+def stage_times(source, *, num_frames: int, crop_size: int, batch_size: int,
+                num_classes: int = 487, index=None, reps: int = 64) -> dict[str, float]:
+  """Seconds per training example of each stage of the pipeline, in this process.
+
+  record read (source[i], random i), JPEG decode (a clip's frames), crop + flip, float conversion
+  (`normalize`, in the consuming process), collate (stacking a batch), worker transfer (grain's
+  copy of a uint8 batch into shared memory and back, as mp_prefetch does), and 'example' = the
+  whole `_train_example` (read, decode, crop, flip) for comparison.
+  """
+  from stcnn.data import pipeline  # pylint: disable=g-import-not-at-top
+  from stcnn.data import sampling  # pylint: disable=g-import-not-at-top
+  from stcnn.data import transforms  # pylint: disable=g-import-not-at-top
+  offsets = sampling.frame_offsets(num_frames)
+  span = sampling.clip_span(offsets)
+  table = pipeline.video_table(source, index=index)
+  rng = np.random.default_rng(0)
+  which = rng.integers(0, len(source), reps)
+  records = [source[int(i)] for i in which[:16]]
+  starts = [int(rng.integers(0, max(len(r["frames"]) - span, 0) + 1)) for r in records]
+  clips = [sampling.read_clip(r, s, offsets) for r, s in zip(records, starts)]
+  crops = [transforms.random_augment(rng, c, crop_size) for c in clips]
+  batch = np.stack([crops[i % len(crops)] for i in range(batch_size)])
+  times = {
+      "record read": _timed(lambda i: source[int(which[i])], reps),
+      "JPEG decode": _timed(lambda i: sampling.read_clip(records[i % 16], starts[i % 16],
+                                                         offsets), reps),
+      "crop + flip": _timed(lambda i: transforms.random_augment(rng, clips[i % 16], crop_size),
+                            reps),
+      "float conversion": _timed(lambda i: transforms.normalize(batch), 4) / batch_size,
+      "collate": _timed(lambda i: np.stack([crops[j % 16] for j in range(batch_size)]),
+                        4) / batch_size,
+  }
+  try:  # grain internals: what mp_prefetch does to a batch (worker: copy in; main: open, free).
+    from grain._src.python.ipc import shared_memory_array as shm  # pylint: disable=g-import-not-at-top
+    sent = {"video": batch, "target": np.zeros((batch_size, num_classes), np.float32)}
+
+    def transfer(_):
+      out = shm.open_from_shm(shm.copy_to_shm(sent))
+      shm.unlink_shm(out)
+    times["worker transfer"] = _timed(transfer, 4) / batch_size
+  except Exception:  # pylint: disable=broad-except
+    pass
+  example = functools.partial(
+      pipeline._train_example, source=source, starts=table.starts, records=table.records,  # pylint: disable=protected-access
+      frames=table.frames, seed=0, offsets=offsets, crop_size=crop_size,
+      num_classes=num_classes, flip=True)
+  times["example (all of it)"] = _timed(lambda i: example(i, i % table.num_videos), reps)
+  return times
+
+
+def _describe(source, index) -> str:
+  """Records, frames per record and mean JPEG size (from up to 8 records spread over the source)."""
+  sample = [source[int(i)] for i in np.linspace(0, len(source) - 1, min(8, len(source)))]
+  kib = np.mean([len(f) for r in sample for f in r["frames"]]) / 1024
+  frames = (np.mean([e["num_frames"] for e in index]) if index is not None else
+            np.mean([len(r["frames"]) for r in sample]))
+  return (f"{len(source)} records, mean {frames:.0f} frames each "
+          f"({'index' if index is not None else 'no index: scanned'}), JPEG frames mean "
+          f"{kib:.1f} KiB")
+
+
 def bench_data(argv) -> None:
-  """Training input pipeline throughput (see module docstring)."""
+  """Training input pipeline throughput and stage times (see module docstring)."""
   del argv
   from stcnn.data import transforms  # pylint: disable=g-import-not-at-top
-  crop = FLAGS.crop_size or transforms.crop_size_for(FLAGS.frame_size)
   t0 = time.perf_counter()
-  source = synthetic_source(FLAGS.records, FLAGS.record_frames, FLAGS.frame_size)
-  kib = np.mean([len(f) for r in source for f in r["frames"]]) / 1024
-  print(f"synthetic source: {len(source)} records x {FLAGS.record_frames} JPEG frames "
-        f"{FLAGS.frame_size}x{FLAGS.frame_size} (mean {kib:.1f} KiB), built in "
-        f"{time.perf_counter() - t0:.1f}s; crop {crop}, batch {FLAGS.batch_size}, "
-        f"{FLAGS.steps} timed steps after {FLAGS.warmup}, {FLAGS.read_threads} reader threads "
-        f"per process, {os.cpu_count()} CPUs visible")
+  index, num_classes = None, 487
+  if FLAGS.data:
+    from stcnn.data import builders  # pylint: disable=g-import-not-at-top
+    data = builders.load(FLAGS.data)
+    source = data.source(FLAGS.split)
+    index = data.index(FLAGS.split) if hasattr(data, "index") else None
+    num_classes, frame_size = data.num_classes, data.frame_size
+    what = f"{data.builder_dir} [{FLAGS.split}]: {_describe(source, index)}"
+  else:
+    frame_size = FLAGS.frame_size
+    source = synthetic_source(FLAGS.records, FLAGS.record_frames, frame_size)
+    what = f"synthetic in-memory source: {_describe(source, None)}"
+  crop = FLAGS.crop_size or transforms.crop_size_for(frame_size)
+  print(f"{what}, {frame_size}x{frame_size}, opened in {time.perf_counter() - t0:.1f}s; "
+        f"crop {crop}, batch {FLAGS.batch_size}, {FLAGS.steps} timed steps after "
+        f"{FLAGS.warmup}, {FLAGS.read_threads} reader threads per process, "
+        f"{os.cpu_count()} CPUs visible")
   header = (f"{'frames':>6} {'workers':>7} {'clips/s':>9} {'clips/s/worker':>14} "
             f"{'cores busy':>10} {'clips/s/core':>12}")
   print(header)
@@ -119,9 +210,19 @@ def bench_data(argv) -> None:
       r = _time_pipeline(source, num_frames=num_frames, crop_size=crop,
                          batch_size=FLAGS.batch_size, workers=workers,
                          read_threads=FLAGS.read_threads, steps=FLAGS.steps,
-                         warmup=FLAGS.warmup)
+                         warmup=FLAGS.warmup, num_classes=num_classes, index=index)
       print(f"{num_frames:>6} {workers:>7} {r['clips_s']:>9.1f} {r['per_worker']:>14.1f} "
             f"{r['cores']:>10.2f} {r['per_core']:>12.1f}", flush=True)
+  if not FLAGS.stages:
+    return
+  for num_frames in map(int, FLAGS.num_frames):
+    times = stage_times(source, num_frames=num_frames, crop_size=crop,
+                        batch_size=FLAGS.batch_size, num_classes=num_classes, index=index)
+    total = sum(v for k, v in times.items() if not k.startswith("example"))
+    print(f"\none {num_frames}-frame example, in one process (best of 3; µs):")
+    for name, seconds in times.items():
+      share = "" if name.startswith("example") else f" {100 * seconds / total:5.1f}%"
+      print(f"  {name:<22} {1e6 * seconds:9.1f}{share}")
 
 
 SUBCOMMANDS: dict[str, Callable[[list[str]], None]] = {"data": bench_data}

@@ -15,6 +15,7 @@ import grain
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
 from orbax.checkpoint import checkpoint_managers as cm
 
 # Keys that decide the parameters' shapes (a resume must match them exactly).
@@ -67,14 +68,24 @@ class Checkpointer:
 
   def save(self, step: int, state, iterator, metrics: dict | None = None) -> None:
     meta = {"step": int(step), "fingerprint": self.fingerprint,
-            "model": model_signature(self.config), "config": json.loads(
+            "model": model_signature(self.config), "input_layout": self.input_layout(),
+            "config": json.loads(
                 self.config.to_json_best_effort())}
     self.mgr.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator),
         meta=ocp.args.JsonSave(meta)), metrics=metrics, force=True)
 
-  def restore(self, state, iterator, step: int | None = None):
-    """(state, iterator) at `step` (default latest), after checking data set and model match."""
+  def input_layout(self) -> dict:
+    """What the saved Grain iterator state depends on (besides the data and the seed)."""
+    return {"worker_count": self.config.data.worker_count, "process_count": jax.process_count()}
+
+  def restore(self, state, iterator, rebuild, step: int | None = None):
+    """(state, iterator) at `step` (default latest), after checking data set and model match.
+
+    The Grain iterator state is restored when the input layout (worker and process counts) is
+    the one it was saved with; otherwise `rebuild(start_step)` makes a new iterator at the
+    checkpoint's step, which yields the same batches (they are a function of (seed, step)).
+    """
     step = self.latest_step() if step is None else step
     meta = self.mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     where = os.path.join(self.directory, str(step))
@@ -87,10 +98,17 @@ class Checkpointer:
       raise ValueError(f"{where} holds a model {meta['model']}; this config asks for "
                        f"{model_signature(self.config)}: refusing to resume. Use a new --workdir.")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    restored = self.mgr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract),
-        data=grain.checkpoint.CheckpointRestore(iterator)))
-    return restored["state"], restored["data"]
+    same_layout = meta.get("input_layout") == self.input_layout()
+    items = {"state": ocp.args.StandardRestore(abstract)}
+    if same_layout:
+      items["data"] = grain.checkpoint.CheckpointRestore(iterator)
+    restored = self.mgr.restore(step, args=ocp.args.Composite(**items))
+    if same_layout:
+      return restored["state"], restored["data"]
+    logging.warning("input layout %s differs from the checkpoint's %s: restarting the input "
+                    "pipeline at step %d", self.input_layout(), meta.get("input_layout"), step)
+    getattr(iterator, "close", lambda: None)()
+    return restored["state"], rebuild(int(restored["state"].step))
 
   def wait(self) -> None:
     self.mgr.wait_until_finished()

@@ -12,7 +12,6 @@ the numbers do not depend on the device or process count. The protocol is stored
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -26,7 +25,13 @@ from stcnn import metrics, models, parallel
 
 
 class Evaluator:
-  """Evaluates params on one split: `run(params, step) -> dict` of metrics."""
+  """Evaluates params on one split: `run(params, step) -> dict` of metrics.
+
+  Streaming: each batch's view-averaged clip predictions are added into per-video sums as they
+  arrive, so memory is (num_videos × C) however many clips × views there are (200k Sports-1M test
+  videos × 20 clips × 4 views × 487 classes would be 31 GB kept whole). The video each example
+  belongs to comes from the evaluation plan on the host: only the images travel to the devices.
+  """
 
   def __init__(self, config, data, mesh, split: str, max_videos: int = 0,
                clips_per_video: int | None = None, views: int | None = None):
@@ -34,59 +39,93 @@ class Evaluator:
     if split not in data.splits:
       raise ValueError(f"config.data: split {split!r} is not in the data set at "
                        f"{data.builder_dir} (it has {sorted(data.splits)})")
+    clips = clips_per_video or config.data.clips_per_video
+    views = views or config.data.views
+    if config.eval_batch_size % (views * jax.process_count()):
+      raise ValueError(f"config.eval_batch_size = {config.eval_batch_size} must be a multiple of "
+                       f"config.data.views ({views}) × the process count ({jax.process_count()})"
+                       ", so that the views of a clip share a batch")
     self.mesh = mesh
     self.split = split
-    self.config = config
+    self.batch_size = config.eval_batch_size
     offsets = models.frames_read(config.model.fusion, config.model.early_frames,
                                  config.model.late_gap)
     source = data.source(split)
-    clips = clips_per_video or config.data.clips_per_video
-    views = views or config.data.views
-    plan = pipeline.eval_plan(source, num_frames=models.num_frames(config),
-                              num_classes=config.num_classes, clips_per_video=clips, views=views,
-                              frame_offsets=offsets)
-    if max_videos and max_videos < plan.num_videos:
-      plan = dataclasses.replace(plan, video_ids=plan.video_ids[:max_videos],
-                                 video_labels=plan.video_labels[:max_videos],
-                                 first_labels=plan.first_labels[:max_videos],
-                                 clips=plan.clips[:max_videos * clips])
-    self.plan = plan
+    index = data.index(split) if hasattr(data, "index") else None
+    self.plan = pipeline.eval_plan(
+        source, num_frames=len(offsets), num_classes=config.num_classes,
+        clips_per_video=clips, views=views, frame_offsets=offsets, index=index,
+        max_videos=max_videos)
     self.batches = pipeline.eval_batches(
-        source, num_frames=models.num_frames(config), crop_size=config.model.input_size,
+        source, num_frames=len(offsets), crop_size=config.model.input_size,
         num_classes=config.num_classes, clips_per_video=clips, views=views,
-        batch_size=config.eval_batch_size, mean=config.data.mean, process_index=jax.process_index(),
-        process_count=jax.process_count(), frame_offsets=offsets, plan=plan,
-        worker_count=config.data.worker_count)
+        batch_size=config.eval_batch_size, mean=config.data.mean,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+        frame_offsets=offsets, plan=self.plan, worker_count=config.data.worker_count)
+    self.groups = _groups(data.hierarchy, config.num_classes)
     model = models.build(config)
-    repl = parallel.replicated(mesh)
 
-    def predict(params, batch):
-      scores = model.apply({"params": params}, batch["video"], train=False)
-      return jax.nn.softmax(scores), batch["video_index"], batch["mask"]
-    self._predict = jax.jit(predict, in_shardings=(repl, parallel.data_sharding(mesh)),
-                            out_shardings=repl)
+    def predict(params, video):
+      return jax.nn.softmax(model.apply({"params": params}, video, train=False))
+    self._predict = jax.jit(predict, in_shardings=(parallel.replicated(mesh),
+                                                   parallel.data_sharding(mesh)),
+                            out_shardings=parallel.replicated(mesh))
     self.protocol = {
         "split": split, "clips_per_video": clips, "views": views,
         "view_set": ", ".join(transforms.view_names(views)) +
                     f" (crop {config.model.input_size} of {data.frame_size})",
         "aggregation": "video = mean softmax over clips × views; clip = mean over its views",
-        "num_videos": plan.num_videos, "batch_size": config.eval_batch_size,
+        "num_videos": self.plan.num_videos, "batch_size": config.eval_batch_size,
         "data_fingerprint": data.fingerprint}
 
   def run(self, params, step: int = -1) -> dict:
-    probs, index, mask = [], [], []
-    for batch in self.batches:
-      p, v, m = self._predict(params, parallel.to_global(batch, self.mesh))
-      probs.append(np.asarray(p))
-      index.append(np.asarray(v))
-      mask.append(np.asarray(m))
-    probs, index, mask = (np.concatenate(x) for x in (probs, index, mask))
-    keep = mask.astype(bool)
-    result = metrics.evaluate_predictions(
-        probs[keep], index[keep], self.plan.video_labels > 0, self.plan.num_videos,
-        views=self.plan.views)
+    plan = self.plan
+    labels = plan.video_labels > 0
+    sums = np.zeros(labels.shape, np.float64)
+    counts = np.zeros(plan.num_videos, np.int64)
+    clip_hits = 0
+
+    def accumulate(k, probs):
+      nonlocal clip_hits
+      probs = np.asarray(probs, np.float64)
+      first = k * self.batch_size // plan.views  # the batch's first clip
+      n = min(len(probs) // plan.views, len(plan.clips) - first)  # the rest is padding
+      clip_p = probs[:n * plan.views].reshape(n, plan.views, -1).mean(1)
+      video = plan.clips[first:first + n, 0]
+      clip_hits += int(metrics.hits_at_k(clip_p, labels[video], 1).sum())
+      np.add.at(sums, video, clip_p)
+      np.add.at(counts, video, 1)
+
+    pending = None  # dispatch batch k+1 before fetching batch k's result
+    for k, batch in enumerate(self.batches):
+      out = self._predict(params, parallel.to_global({"video": batch["video"]}, self.mesh)["video"])
+      if pending is not None:
+        accumulate(*pending)
+      pending = (k, out)
+    if pending is not None:
+      accumulate(*pending)
+    if (counts == 0).any():
+      raise ValueError(f"{self.split}: {int((counts == 0).sum())} videos got no clip")
+    result = {"clip_hit@1": clip_hits / len(plan.clips)}
+    result.update(metrics.video_metrics(sums / counts[:, None], labels,
+                                        primary_labels=plan.first_labels))
+    result["num_clips"] = len(plan.clips)
+    if self.groups:
+      result["group_mean_ap"] = metrics.group_mean_ap(result["per_class_ap"], self.groups)
     result["step"] = int(step)
     return result
+
+
+def _groups(hierarchy, num_classes: int) -> dict:
+  """Leaf ids under each internal node of a class hierarchy (Table 4's per-group mean AP)."""
+  if not hierarchy:
+    return {}
+  from stcnn.models.heads import Hierarchy
+  h = Hierarchy.from_json(hierarchy)
+  path = h.path_matrix()  # (leaves, nodes)
+  names = list(h.names) or [f"node{i}" for i in range(len(h.parents))]
+  return {names[n]: np.flatnonzero(path[:, n]).tolist()
+          for n in range(h.num_leaves, len(h.parents)) if path[:num_classes, n].any()}
 
 
 def scalars(result: dict) -> dict:

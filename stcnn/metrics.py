@@ -338,18 +338,28 @@ def evaluate_predictions(clip_probs, video_index, labels_multi_hot_per_video, nu
   clip_p, clip_video = clip_predictions(clip_probs, video_index, views, mask, clip_index)
   video_p = video_predictions(clip_probs, video_index, num_videos, mask)
 
+  results = {"clip_hit@1": hit_at_k(clip_p, labels[clip_video], 1)}
+  results.update(video_metrics(video_p, labels, topk, primary_labels))
+  results["num_clips"] = int(clip_p.shape[0])
+  return results
+
+
+def video_metrics(video_probs, labels_multi_hot, topk: Sequence[int] = (1, 5),
+                  primary_labels=None) -> dict:
+  """The video-level metrics of `evaluate_predictions` from (num_videos, C) video predictions
+  (for evaluators that aggregate clips as they go instead of keeping every clip view)."""
+  video_p = _as_probs(video_probs, "video_probs")
+  num_videos, num_classes = video_p.shape
+  labels = _as_labels(labels_multi_hot, (num_videos, num_classes), "labels_multi_hot")
   if primary_labels is None:
     primary_labels = np.where(labels.any(axis=1), np.argmax(labels, axis=1), -1)
   ap = per_class_ap(video_p, labels)
-  results = {"clip_hit@1": hit_at_k(clip_p, labels[clip_video], 1)}
-  for k in topk:
-    results[f"video_hit@{k}"] = hit_at_k(video_p, labels, k)
+  results = {f"video_hit@{k}": hit_at_k(video_p, labels, k) for k in topk}
   results.update({
       "mean_class_accuracy": mean_class_accuracy(video_p, labels),
       "mean_ap": mean_ap(ap),
       "per_class_ap": [float(a) for a in ap],
       "confusion": confusion_matrix(video_p, primary_labels, num_classes).tolist(),
       "num_videos": int(num_videos),
-      "num_clips": int(clip_p.shape[0]),
   })
   return results

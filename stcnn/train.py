@@ -154,15 +154,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data = datasets.load(config)
   config = resolve_hierarchy(config, data, workdir)
   check_config(config, data)
-  num_frames = models.num_frames(config)
   offsets = models.frames_read(config.model.fusion, config.model.early_frames,
                                config.model.late_gap)
-  train_iter = pipeline.train_iterator(
-      data.source(config.data.train_split), num_frames=num_frames,
-      crop_size=config.model.input_size, num_classes=config.num_classes,
-      global_batch_size=config.batch_size, seed=config.seed,
-      process_index=jax.process_index(), process_count=jax.process_count(),
-      worker_count=config.data.worker_count, mean=config.data.mean, frame_offsets=offsets)
+  num_frames = len(offsets)  # the pipeline decodes only the frames the network reads
+
+  def make_train_iter(start_step=0):
+    return pipeline.train_iterator(
+        data.source(config.data.train_split), num_frames=num_frames,
+        crop_size=config.model.input_size, num_classes=config.num_classes,
+        global_batch_size=config.batch_size, seed=config.seed,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+        worker_count=config.data.worker_count, mean=config.data.mean, frame_offsets=offsets,
+        index=data.index(config.data.train_split), start_step=start_step)
+  train_iter = make_train_iter()
   evaluator = evaluate.Evaluator(config, data, mesh, split=config.data.eval_split,
                                  max_videos=config.data.max_eval_videos)
 
@@ -183,7 +187,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   ckpt = checkpointing.Checkpointer(workdir, config, data.fingerprint,
                                     keep=config.keep_checkpoints)
   if ckpt.latest_step() is not None:
-    state, train_iter = ckpt.restore(state, train_iter)
+    state, train_iter = ckpt.restore(state, train_iter, make_train_iter)
     logging.info("Resumed from step %d", int(state.step))
   elif config.init_from:
     params = checkpointing.load_pretrained(config.init_from, state.params,

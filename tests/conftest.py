@@ -1,7 +1,42 @@
 """Shared fixtures. Grain 0.2.x reads absl flags in its workers (google/grain#1355): parse them once."""
+import os
 import sys
 
 from absl import flags
+import pytest
 
 if not flags.FLAGS.is_parsed():
   flags.FLAGS(sys.argv[:1])
+
+UCF_CLASSES = ("ApplyEyeMakeup", "Basketball", "HandstandPushups")
+
+
+def _write_ucf_lists(root, classes=UCF_CLASSES, groups=3):
+  """UCF-101 list files under `root`: classInd + the 3 official splits (split k tests on group k).
+
+  As released: CRLF line ends, and HandstandPushups' files spelt `v_HandStandPushups_*` in the lists
+  (the archive has `v_HandstandPushups_*`).
+  """
+  lists = os.path.join(root, "ucfTrainTestlist")
+  os.makedirs(lists, exist_ok=True)
+
+  def write(name, lines):
+    with open(os.path.join(lists, name), "w", newline="\r\n") as f:
+      f.write("".join(line + "\n" for line in lines))
+
+  write("classInd.txt", [f"{i + 1} {c}" for i, c in enumerate(classes)])
+  for k in (1, 2, 3):
+    train, test = [], []
+    for i, c in enumerate(classes):
+      stem = "HandStandPushups" if c == "HandstandPushups" else c
+      for g in range(1, groups + 1):
+        rel = f"{c}/v_{stem}_g{g:02d}_c01.avi"
+        (test if g == k else train).append(rel if g == k else f"{rel} {i + 1}")
+    write(f"trainlist0{k}.txt", train)
+    write(f"testlist0{k}.txt", test)
+
+
+@pytest.fixture(scope="session")
+def write_ucf_lists():
+  """`write_ucf_lists(root, classes=UCF_CLASSES, groups=3)` writes UCF-101's list files."""
+  return _write_ucf_lists

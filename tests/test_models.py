@@ -124,6 +124,13 @@ def test_frames_read(fusion, reads):
     assert changed == (t in reads), f"{fusion}: frame {t} read={changed}, expected {t in reads}"
 
 
+def test_late_fusion_takes_its_two_frames_gathered():
+  f, v = small("late")
+  np.testing.assert_allclose(f(v[:, jnp.asarray([0, 15])]), f(v), atol=1e-5)
+  with pytest.raises(ValueError, match="reads frames"):
+    f(v[:, :5])
+
+
 def test_fovea_sees_only_the_centre_context_sees_all():
   for streams, outside_matters in (("fovea", False), ("context", True), ("multires", True)):
     f, v = small("single", streams)

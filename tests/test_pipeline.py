@@ -3,9 +3,11 @@
 Frame t of every record has R = 8·y, G = 8·x, B = 6·t, so a decoded (mean-added) clip tells its crop
 offset, flip and frame indices; record i has first label i, so labels tell which record was read.
 """
-import os
+import dataclasses
+import io
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from stcnn.data import pipeline
@@ -23,14 +25,32 @@ def _frame(t):
 _JPEGS = [video_io.encode_jpeg(_frame(t), quality=95) for t in range(40)]
 
 
-def _record(vid, labels, num_frames, segment=0, num_segments=1):
+def _record(vid, labels, num_frames, segment=0, num_segments=1, first=0):
+  """A segment of frames first, first + 1, ... (so a decoded clip tells its segment)."""
   return {"video_id": vid.encode(), "labels": np.asarray(labels, np.int64),
-          "frames": _JPEGS[:num_frames], "segment": segment, "num_segments": num_segments,
-          "fps": np.float32(25)}
+          "frames": _JPEGS[first:first + num_frames], "segment": segment,
+          "num_segments": num_segments, "fps": np.float32(25)}
 
 
 def _source(n=8, num_frames=12):
   return [_record(f"v{i}", [i], num_frames + i % 3) for i in range(n)]
+
+
+def _index(source, fps=False):
+  """The data set index (`Prepared.index`) of an in-memory source."""
+  return [{"video_id": pipeline.video_id_of(r), "labels": [int(x) for x in r["labels"]],
+           "segment": int(r["segment"]), "num_segments": int(r["num_segments"]),
+           "num_frames": len(r["frames"]), **({"fps": float(r["fps"])} if fps else {})}
+          for r in source]
+
+
+class _Counting(list):
+  """A list source that counts record reads."""
+  reads = 0
+
+  def __getitem__(self, i):
+    self.reads += 1
+    return super().__getitem__(i)
 
 
 def _decode(frame):
@@ -54,6 +74,10 @@ def _take(it, n):
   return [next(it) for _ in range(n)]
 
 
+def _cat(batches):
+  return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
 def _assert_same(batches_a, batches_b):
   assert len(batches_a) == len(batches_b)
   for a, b in zip(batches_a, batches_b):
@@ -75,6 +99,47 @@ def test_sampling_indices_and_eval_starts():
   assert sampling.eval_clip_starts([4], 3, 10) == [(0, 0)] * 3
   with pytest.raises(ValueError, match="increasing"):
     sampling.frame_offsets(2, (15, 0))
+  with pytest.raises(ValueError, match="num_frames must be len"):
+    sampling.frame_offsets(16, (0, 15))
+
+
+def test_train_clip_position_uniform_over_the_video():
+  rng = np.random.default_rng(0)
+  # Segments of 12, 12 and 4 frames, span 3: 10 + 10 + 2 starts, each drawn with p = 1/22.
+  draws = [sampling.train_clip_position(rng, [12, 12, 4], 3) for _ in range(22000)]
+  counts = {}
+  for d in draws:
+    counts[d] = counts.get(d, 0) + 1
+  assert set(counts) == {(k, s) for k, n in ((0, 10), (1, 10), (2, 2)) for s in range(n)}
+  assert 800 < min(counts.values()) and max(counts.values()) < 1200
+  assert sampling.train_clip_position(rng, [2], 5) == (0, 0)  # shorter than the span
+  # One segment: the same draw as train_clip_start.
+  a, b = np.random.default_rng(3), np.random.default_rng(3)
+  assert [sampling.train_clip_position(a, [30], 10)[1] for _ in range(50)] == [
+      sampling.train_clip_start(b, 30, 10) for _ in range(50)]
+
+
+def _jpeg(image, **kw):
+  buf = io.BytesIO()
+  image.save(buf, format="JPEG", **kw)
+  return buf.getvalue()
+
+
+def test_decode_jpeg_same_pixels_as_pil():
+  rng = np.random.default_rng(0)
+  for h, w in [(32, 32), (17, 40), (1, 1)]:
+    rgb = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    for mode, kw in [("RGB", {}), ("RGB", {"progressive": True, "subsampling": 0}), ("L", {}),
+                     ("CMYK", {})]:  # CMYK: no fast path, the same result through PIL.
+      data = _jpeg(rgb.convert(mode), quality=80, **kw)
+      want = video_io.decode_jpeg(data)
+      assert sampling.jpeg_size(data) == (None if mode == "CMYK" else (w, h))
+      np.testing.assert_array_equal(sampling.decode_jpeg(data), want)
+  clip = sampling.decode_clip(_JPEGS, [3, 3, 5])
+  assert clip.shape == (3, SIZE, SIZE, 3) and clip.dtype == np.uint8
+  np.testing.assert_array_equal(clip[1], video_io.decode_jpeg(_JPEGS[3]))
+  with pytest.raises(OSError):
+    sampling.decode_jpeg(_JPEGS[0][:200])  # truncated: PIL's own error
 
 
 def test_train_batch_format_and_soft_target():
@@ -168,6 +233,105 @@ def test_multiprocess_workers_same_batches_and_restore():
     _assert_same(ref[2:], _take(resumed, 3))
   finally:
     resumed.close()
+  # Evaluation: worker processes send uint8 batches; padding still comes back 0.
+  kw = dict(num_frames=2, crop_size=CROP, num_classes=6, clips_per_video=3, views=2,
+            batch_size=8)
+  in_process = list(pipeline.eval_batches(source, **kw))
+  _assert_same(in_process, list(pipeline.eval_batches(source, worker_count=1, **kw)))
+  assert not in_process[-1]["video"][4:].any()  # 36 examples: the last batch has 4 of padding
+
+
+def test_example_depends_only_on_seed_and_global_index():
+  """Step s of batch size b holds examples [s·b, (s+1)·b): 4 batches of 4 = 2 batches of 8."""
+  source = _source(6)
+  fours = _take(_train(source, seed=2, global_batch_size=4), 4)
+  eights = _take(_train(source, seed=2, global_batch_size=8), 2)
+  _assert_same([_cat(fours)], [_cat(eights)])
+
+
+def test_example_draws_follow_the_contract():
+  """Example g: np.random.default_rng([seed, 0, g]) draws the clip position, top, left, flip."""
+  source = [_record("only", [0], 12)]
+  got = _cat(_take(_train(source, num_frames=3, num_classes=1, seed=9), 3))["video"]
+  for g, clip in enumerate(got):
+    rng = np.random.default_rng([9, 0, g])
+    start = int(rng.integers(0, 12 - 3 + 1))
+    top, left = int(rng.integers(0, SIZE - CROP + 1)), int(rng.integers(0, SIZE - CROP + 1))
+    flip = bool(rng.random() < 0.5)
+    assert [_decode(f) for f in clip] == [(top, left, flip, start + t) for t in range(3)]
+  seed_seq = lambda *e: tuple(np.random.SeedSequence(list(e)).generate_state(4))
+  assert pipeline._shuffle_seed(9) == seed_seq(9, 1)[0]
+  assert seed_seq(9, 1) not in {seed_seq(9, 0, g) for g in range(1 << 16)}  # distinct streams
+
+
+@pytest.mark.parametrize("k", [1, 4])  # 4 batches of 4 = 3.2 epochs of 5 videos.
+def test_start_step_equals_skipping_steps(k):
+  source = _source(5)
+  ref = _take(_train(source, seed=7), k + 2)
+  _assert_same(ref[k:], _take(_train(source, seed=7, start_step=k), 2))
+  half = _take(_train(source, seed=7, start_step=k, process_index=1, process_count=2), 2)
+  for whole, part in zip(ref[k:], half):
+    np.testing.assert_array_equal(whole["video"][2:], part["video"])
+
+
+def test_training_samples_videos_uniformly():
+  # Video "long" has 4 segments (frames 0-9, 10-19, 20-29, 30-39); "a" and "b" one each.
+  long = [_record("long", [0], 10, k, 4, first=10 * k) for k in range(4)]
+  source = long[:2] + [_record("a", [1], 12)] + long[2:] + [_record("b", [2], 12)]
+  batches = _take(_train(source, num_classes=3, global_batch_size=6, seed=1), 20)  # 40 epochs
+  labels = np.concatenate([b["label"] for b in batches]).reshape(40, 3)
+  assert all(sorted(epoch) == [0, 1, 2] for epoch in labels)  # each video once an epoch
+  assert len({tuple(e) for e in labels}) > 3  # in a new order
+  video = np.concatenate([b["video"] for b in batches])[np.concatenate(
+      [b["label"] for b in batches]) == 0]
+  first_frames = [_decode(clip[0])[3] for clip in video]
+  assert {t // 10 for t in first_frames} == {0, 1, 2, 3}  # every segment's clips are drawn
+  with_index = _take(_train(source, num_classes=3, global_batch_size=6, seed=1,
+                            index=_index(source)), 3)
+  _assert_same(batches[:3], with_index)
+  with pytest.raises(ValueError, match="index has 5 entries but the source 6"):
+    _train(source, num_classes=3, index=_index(source)[:5])
+
+
+def _assert_same_plan(a, b):
+  for f in dataclasses.fields(a):
+    np.testing.assert_array_equal(getattr(a, f.name), getattr(b, f.name), err_msg=f.name)
+
+
+def test_eval_plan_from_index_and_max_videos():
+  source = [_record("a", [1], 12), _record("b", [2, 0], 12, 0, 2), _record("c", [2], 3),
+            _record("b", [2, 0], 20, 1, 2), _record("d", [0], 8), _record("e", [1], 9)]
+  kw = dict(num_frames=2, num_classes=3, clips_per_video=3)
+  ref = pipeline.eval_plan(source, **kw)
+  assert ref.video_ids == ("a", "b", "c", "d", "e")
+  counting = _Counting(source)
+  _assert_same_plan(ref, pipeline.eval_plan(counting, index=_index(source), **kw))
+  assert counting.reads == 0  # the index, not the records
+  for n in (1, 2, 4, 5, 9):
+    counting = _Counting(source)
+    plan = pipeline.eval_plan(counting, max_videos=n, **kw)
+    m = min(n, 5)
+    assert plan.video_ids == ref.video_ids[:m]
+    np.testing.assert_array_equal(plan.clips, ref.clips[:3 * m])
+    np.testing.assert_array_equal(plan.video_labels, ref.video_labels[:m])
+    np.testing.assert_array_equal(plan.first_labels, ref.first_labels[:m])
+    assert counting.reads == {1: 1, 2: 4, 4: 5, 5: 6, 9: 6}[n]  # stops once it has them
+    _assert_same_plan(plan, pipeline.eval_plan(source, max_videos=n, index=_index(source), **kw))
+  with pytest.raises(ValueError, match="index has 5 entries"):
+    pipeline.eval_plan(source, index=_index(source)[:5], **kw)
+
+
+def test_eval_batches_read_each_record_once_per_run_of_clips():
+  source = _Counting([_record("a", [1], 12), _record("b", [2, 0], 12, 0, 2), _record("c", [2], 3),
+                      _record("b", [2, 0], 20, 1, 2)])
+  kw = dict(num_frames=2, crop_size=CROP, num_classes=3, clips_per_video=3, views=4,
+            batch_size=8)
+  ref = list(pipeline.eval_batches(list(source), **kw))
+  plan = pipeline.eval_plan(source, num_frames=2, num_classes=3, clips_per_video=3)
+  source.reads = 0
+  _assert_same(ref, list(pipeline.eval_batches(source, plan=plan, read_threads=0, **kw)))
+  runs = 1 + np.sum(np.diff(plan.clips[:, 1]) != 0)  # a: 0 0 0, b: 1 1 3, c: 2 2 2
+  assert runs == 4 and source.reads == 4  # not 9 (one read per clip)
 
 
 def test_eval_batches():
@@ -222,15 +386,14 @@ def test_dataset_stats():
   np.testing.assert_array_equal(stats["videos_per_class"], [1, 1, 2, 0])
   assert stats["multi_label_fraction"] == pytest.approx(1 / 3)
   assert stats["short_segments"] == 1 and stats["incomplete_videos"] == 0
-
-
-def test_inspect_writes_contact_sheets(tmp_path, capsys):
-  from stcnn.data import inspect  # pylint: disable=g-import-not-at-top
-  source = _source(3) + [_record("m", [0, 1], 4)]
-  out = inspect.inspect(source, ["zero", "one", "two", "three"], num_frames=5, crop_size=CROP,
-                        out_dir=str(tmp_path), seed=0, num_clips=3)
-  printed = capsys.readouterr().out
-  assert "videos 4, segments 4" in printed and "multi-label videos 25.00%" in printed
-  assert "last frame repeated) 1" in printed
-  for key in ("train_png", "eval_png"):
-    assert os.path.getsize(out[key]) > 1000
+  assert stats["fps_mean"] == 25.0
+  counting = _Counting(source)
+  from_index = pipeline.dataset_stats(counting, num_classes=4, clip_frames=10,
+                                      index=_index(source))
+  assert counting.reads == 0 and from_index["fps_mean"] is None  # this index has no fps
+  for k in stats:
+    if k != "fps_mean":
+      np.testing.assert_array_equal(from_index[k], stats[k], err_msg=k)
+  assert pipeline.dataset_stats(source, index=_index(source, fps=True))["fps_mean"] == 25.0
+  incomplete = pipeline.dataset_stats(source[:3])
+  assert incomplete["incomplete_videos"] == 1 and incomplete["videos"] == 3

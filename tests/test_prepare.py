@@ -1,10 +1,13 @@
 """Offline preparation end to end on tiny real videos, and reading back through builders.load()."""
+import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core import shuffle
 
 from stcnn.data import builders
 from stcnn.data import prepare
@@ -23,27 +26,11 @@ def ramp(frames, width, height, start=10, step=12):
   return np.broadcast_to(values[:, None, None, None], (frames, height, width, 3)).astype(np.uint8)
 
 
-def _text(path, text):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w", newline="\r\n") as f:
-    f.write(text)
-
-
 @pytest.fixture(scope="module")
-def ucf_root(tmp_path_factory):
+def ucf_root(tmp_path_factory, write_ucf_lists):
   """A UCF-101 tree: 9 listed videos; a corrupt one, an empty one and a missing one."""
   root = tmp_path_factory.mktemp("ucf")
-  lists = root / "ucfTrainTestlist"
-  _text(lists / "classInd.txt", "".join(f"{i + 1} {c}\n" for i, c in enumerate(CLASSES)))
-  for k in (1, 2, 3):
-    lines = {"train": [], "test": []}
-    for i, c in enumerate(CLASSES):
-      listed = "HandStandPushups" if c == "HandstandPushups" else c
-      for g in (1, 2, 3):
-        rel = f"{c}/v_{listed}_g{g:02d}_c01.avi"
-        lines["test" if g == k else "train"].append(rel if g == k else f"{rel} {i + 1}")
-    _text(lists / f"trainlist0{k}.txt", "\n".join(lines["train"]) + "\n")
-    _text(lists / f"testlist0{k}.txt", "\n".join(lines["test"]) + "\n")
+  write_ucf_lists(root, CLASSES)
   for c in CLASSES:
     os.makedirs(root / "UCF-101" / c)
     for g, (w, h, fps, n) in SHAPES.items():
@@ -66,7 +53,7 @@ def ucf_prepared(ucf_root, tmp_path_factory):
 def test_ucf101_exact_counts_and_report(ucf_prepared):
   out, builder_dir = ucf_prepared
   assert builder_dir == str(out / "ucf101_clips" / "split1" / "1.0.0")
-  with open(out / prepare.REPORT_FILE) as f:
+  with open(prepare.report_path(builder_dir)) as f:
     report = json.load(f)
   counts = {s: {k: c[k] for k in ("listed", "written", "missing", "unreadable", "segments",
                                   "frames")} for s, c in report["splits"].items()}
@@ -103,6 +90,10 @@ def test_ucf101_reads_back_through_load(ucf_prepared):
   train = {r["video_id"].decode(): r for r in data.source("train")}
   assert sorted(train) == ["v_ApplyEyeMakeup_g03_c01", "v_Basketball_g02_c01",
                            "v_HandStandPushups_g02_c01", "v_HandStandPushups_g03_c01"]
+  index = data.index("train")  # The records without their frames, in stored order.
+  assert index == [builders.index_entry(r) for r in data.source("train")]
+  assert index[0] == {"video_id": "v_ApplyEyeMakeup_g03_c01", "labels": [0], "segment": 0,
+                      "num_segments": 1, "num_frames": 20, "fps": 15.0}
   for vid, r in train.items():
     g = int(vid.split("_g")[1][:2])
     label = [c.lower() for c in CLASSES].index(vid.split("_")[1].lower())
@@ -131,6 +122,32 @@ def test_rerun_resumes_or_refuses(ucf_root, ucf_prepared, capsys):
   assert builders.find_builder_dirs(out) == [builder_dir]
 
 
+def test_rerun_refuses_a_changed_list_or_an_added_video(ucf_root, ucf_prepared, tmp_path):
+  out, builder_dir = ucf_prepared
+  root = tmp_path / "moved"
+  shutil.copytree(ucf_root, root)  # Same files elsewhere: the same data set.
+  assert prepare.prepare("ucf101", root, out, split=1, frame_size=16) == builder_dir
+  video_io.write_video(root / "UCF-101" / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi",
+                       ramp(4, 16, 16), fps=25)  # The listed, missing video turns up.
+  with pytest.raises(ValueError, match=r"different source or settings \(listed videos"):
+    prepare.prepare("ucf101", root, out, split=1, frame_size=16)
+  os.remove(root / "UCF-101" / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi")
+  with open(root / "ucfTrainTestlist" / "testlist01.txt", "ab") as f:
+    f.write(b"\r\n")  # Same videos, another file: refused too.
+  with pytest.raises(ValueError, match=r"source_checksums.ucfTrainTestlist/testlist01.txt: '"):
+    prepare.prepare("ucf101", root, out, split=1, frame_size=16)
+
+
+def test_ucf101_splits_share_an_output_each_with_its_report(ucf_root, tmp_path):
+  dirs = [prepare.prepare("ucf101", ucf_root, tmp_path, split=k, frame_size=8) for k in (1, 2)]
+  assert builders.find_builder_dirs(tmp_path) == dirs
+  for k, d in zip((1, 2), dirs):
+    assert prepare.report_path(d) == str(tmp_path / "ucf101_clips" / f"split{k}" /
+                                         prepare.REPORT_FILE)
+    with open(prepare.report_path(d)) as f:
+      assert json.load(f)["config"] == f"split{k}"
+
+
 def test_failed_run_leaves_nothing_complete(tmp_path):
   for name in ("a.mp4", "b.avi"):
     os.makedirs(tmp_path / "src" / "cls", exist_ok=True)
@@ -140,28 +157,72 @@ def test_failed_run_leaves_nothing_complete(tmp_path):
   assert builders.find_builder_dirs(tmp_path / "out") == []
   leftovers = [d for _, dirs, _ in os.walk(tmp_path / "out") for d in dirs if "incomplete" in d]
   assert leftovers == []
-  with open(tmp_path / "out" / prepare.REPORT_FILE) as f:
+  with open(tmp_path / "out" / "folder_clips" / prepare.REPORT_FILE) as f:
     report = json.load(f)
   assert report["status"] == "failed" and report["splits"]["train"]["unreadable"] == 2
   with pytest.raises(FileNotFoundError, match="no prepared data set"):
     builders.load(tmp_path / "out")
+  with pytest.raises(ValueError, match="inside the source folder"):
+    prepare.prepare("folder", tmp_path / "src", tmp_path / "src" / "prepared", frame_size=16)
+
+
+def test_a_dead_or_hung_worker_costs_only_its_task():
+  tasks = ["1", "__import__('os')._exit(3)", "2", "1 / 0", "__import__('time').sleep(60)", "3"]
+  results = list(prepare.run_isolated(eval, tasks, workers=2, timeout=2))
+  assert results[:4] == [1, results[1], 2, "ZeroDivisionError: division by zero"]
+  assert results[1].startswith("worker died") and results[4].startswith("timed out after 2 s")
+  assert results[5] == 3
 
 
 def test_segment_windows():
   assert prepare.segment_windows(5, 6, 3) == [range(0, 5)]
+  # Up to max_segments x segment_frames: the whole video, contiguous, no overlap.
+  assert prepare.segment_windows(301, 300, 10) == [range(0, 151), range(151, 301)]
+  assert prepare.segment_windows(1000, 300, 10) == [
+      range(0, 250), range(250, 500), range(500, 750), range(750, 1000)]
+  assert prepare.segment_windows(18, 6, 3) == [range(0, 6), range(6, 12), range(12, 18)]
+  # Longer: max_segments windows, evenly spaced from the first frame to the last.
   assert prepare.segment_windows(20, 6, 3) == [range(0, 6), range(7, 13), range(14, 20)]
-  assert [w.start for w in prepare.segment_windows(1000, 300, 10)] == [0, 233, 467, 700]
-  assert [w.start for w in prepare.segment_windows(9600, 300, 10)][-2:] == [8267, 9300]
+  windows = prepare.segment_windows(9600, 300, 10)
+  assert [w.start for w in windows][-2:] == [8267, 9300] and windows[-1].stop == 9600
 
 
-def test_long_video_segments_and_fps_resampling(tmp_path):
+def test_probe_reads_headers_and_decode_frames_converts_only_wanted_frames(tmp_path):
+  for ext in ("mp4", "mkv", "avi"):  # mkv stores no frame count: estimated from its duration.
+    path = tmp_path / f"r.{ext}"
+    video_io.write_video(path, ramp(9, 16, 16), fps=15)
+    assert video_io.probe(path) == (9, 15.0) and video_io.video_fps(path) == 15
+    got = list(video_io.decode_frames(path, {1, 4, 20}))
+    assert [i for i, _ in got] == [1, 4]
+    np.testing.assert_allclose([f.mean() for _, f in got], [22, 58], atol=TOL)
+  (tmp_path / "bad.mp4").write_bytes(b"not a video")
+  with pytest.raises(video_io.VideoDecodeError, match="bad.mp4: InvalidDataError"):
+    video_io.probe(tmp_path / "bad.mp4")
+
+
+def test_settings_types_are_normalised():
+  assert builders.Settings(fps=10) == builders.Settings(fps=10.0)
+  a, b = (dataclasses.asdict(builders.Settings(frame_size=n, fps=f))
+          for n, f in ((16, 10), (16.0, np.float32(10))))
+  assert json.dumps(a) == json.dumps(b) and type(a["fps"]) is float  # One fingerprint.
+  with pytest.raises(ValueError, match="frame_size must be an integer"):
+    builders.Settings(frame_size=16.5)
+
+
+def test_long_video_segments_and_fps_resampling(tmp_path, monkeypatch):
   src = tmp_path / "src"
   os.makedirs(src / "ramp")
   video_io.write_video(src / "ramp" / "long.mp4", ramp(20, 24, 32), fps=20)
   video_io.write_video(src / "ramp" / "short.avi", ramp(5, 32, 24), fps=20)
+  # TFDS's shuffler would spill to disk through TensorFlow past this; our writer never uses it.
+  monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 100)
+  monkeypatch.setattr(builders, "SHARD_BYTES", 1000)  # A shard per record.
   data = builders.load(prepare.prepare("folder", src, tmp_path / "out", frame_size=8,
                                        segment_frames=6, max_segments=3))
+  info = tfds.builder_from_directory(data.builder_dir).info
+  assert info.splits["train"].shard_lengths == [1, 1, 1, 1]
   records = [data.source("train")[i] for i in range(len(data.source("train")))]
+  assert data.index("train") == [builders.index_entry(r) for r in records]
   got = [(r["video_id"].decode(), int(r["segment"]), int(r["num_segments"]),
           [int(round(video_io.decode_jpeg(f).mean())) for f in r["frames"]]) for r in records]
   assert [g[:3] for g in got] == [("ramp/long", 0, 3), ("ramp/long", 1, 3), ("ramp/long", 2, 3),
@@ -169,15 +230,14 @@ def test_long_video_segments_and_fps_resampling(tmp_path):
   assert [len(g[3]) for g in got] == [6, 6, 6, 5]
   for (_, _, _, means), first in zip(got, (0, 7, 14, 0)):
     np.testing.assert_allclose(means, 10 + 12 * np.arange(first, first + len(means)), atol=TOL)
-  # Resampled to 10 fps: every other frame, in segments of at most 6.
+  # Resampled to 10 fps: every other frame, 10 frames kept whole in 2 segments of at most 6.
   data = builders.load(prepare.prepare("folder", src, tmp_path / "out10", frame_size=8,
                                        segment_frames=6, max_segments=3, fps=10, workers=2))
   records = [data.source("train")[i] for i in range(len(data.source("train")))]
-  assert [(int(r["segment"]), len(r["frames"])) for r in records] == [(0, 6), (1, 6), (0, 3)]
+  assert [(int(r["segment"]), len(r["frames"])) for r in records] == [(0, 5), (1, 5), (0, 3)]
   assert all(r["fps"] == 10 for r in records)
   long_means = [video_io.decode_jpeg(f).mean() for r in records[:2] for f in r["frames"]]
-  np.testing.assert_allclose(long_means, 10 + 12 * np.array([0, 2, 4, 6, 8, 10,
-                                                             8, 10, 12, 14, 16, 18]), atol=TOL)
+  np.testing.assert_allclose(long_means, 10 + 12 * np.arange(0, 20, 2), atol=TOL)
 
 
 def test_csv_multilabel_hierarchy_round_trip(tmp_path):
@@ -201,6 +261,8 @@ def test_csv_multilabel_hierarchy_round_trip(tmp_path):
 
 
 def test_sports1m_attrition(tmp_path):
+  out, tmp_path = tmp_path / "out", tmp_path / "src"
+  os.makedirs(tmp_path)
   ids = ["vid00000010", "vid00000011", "vid00000012", "vid00000018", "vid00000019"]
   with open(tmp_path / "train_partition.txt", "w") as f:
     f.write("".join(f"https://www.youtube.com/watch?v={v} {n},{n + 100}\n"
@@ -210,7 +272,9 @@ def test_sports1m_attrition(tmp_path):
   os.makedirs(tmp_path / "dl" / "x")
   video_io.write_video(tmp_path / "dl" / "x" / f"{ids[0]}.mp4", ramp(4, 32, 24), fps=25)
   video_io.write_video(tmp_path / "dl" / f"{ids[3]}.mkv", ramp(4, 32, 24), fps=25)
-  data = builders.load(prepare.prepare("sports1m", tmp_path, tmp_path / "out", frame_size=8))
+  with pytest.raises(ValueError, match="inside the source folder"):  # Shards would be scanned.
+    prepare.prepare("sports1m", tmp_path, tmp_path / "out", frame_size=8)
+  data = builders.load(prepare.prepare("sports1m", tmp_path, out, frame_size=8))
   counts = {s: (c["listed"], c["written"], c["missing"], c["unreadable"])
             for s, c in data.counts.items()}
   assert counts == {"train": (2, 1, 1, 0), "val": (1, 0, 1, 0), "test": (2, 1, 1, 0)}

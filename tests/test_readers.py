@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from stcnn.data import builders
 from stcnn.data import folder
 from stcnn.data import sports1m
 from stcnn.data import ucf101
@@ -18,27 +19,11 @@ def _write(path, text="", crlf=False):
   return str(path)
 
 
-def write_ucf_lists(root, groups=3):
-  """classInd + the three official splits (split k tests on group k), CRLF as released."""
-  lists = os.path.join(root, "ucfTrainTestlist")
-  _write(os.path.join(lists, "classInd.txt"),
-         "".join(f"{i + 1} {c}\n" for i, c in enumerate(UCF_CLASSES)), crlf=True)
-  for k in (1, 2, 3):
-    train, test = [], []
-    for i, c in enumerate(UCF_CLASSES):
-      stem = "HandStandPushups" if c == "HandstandPushups" else c  # The released lists' spelling.
-      for g in range(1, groups + 1):
-        rel = f"{c}/v_{stem}_g{g:02d}_c01.avi"
-        (test if g == k else train).append(rel if g == k else f"{rel} {i + 1}")
-    _write(os.path.join(lists, f"trainlist0{k}.txt"), "\n".join(train) + "\n", crlf=True)
-    _write(os.path.join(lists, f"testlist0{k}.txt"), "\n".join(test) + "\n", crlf=True)
-
-
 def video_rel(c, g):
   return f"{c}/v_{c}_g{g:02d}_c01.avi"  # On disk: HandstandPushups, as in the released archive.
 
 
-def test_ucf101_all_splits_labels_and_root_location(tmp_path):
+def test_ucf101_all_splits_labels_and_root_location(tmp_path, write_ucf_lists):
   write_ucf_lists(tmp_path)
   for c in UCF_CLASSES:
     for g in (1, 2):  # Group 3 is listed but not on disk.
@@ -66,7 +51,7 @@ def test_ucf101_all_splits_labels_and_root_location(tmp_path):
   assert len(ucf101.read(tmp_path, split=2).splits["train"]) == 6  # The parent of the root.
 
 
-def test_ucf101_errors_name_file_and_line(tmp_path):
+def test_ucf101_errors_name_file_and_line(tmp_path, write_ucf_lists):
   write_ucf_lists(tmp_path)
   (tmp_path / "UCF-101").mkdir()
   lists = tmp_path / "ucfTrainTestlist"
@@ -87,6 +72,21 @@ def test_ucf101_errors_name_file_and_line(tmp_path):
     ucf101.read(tmp_path / "elsewhere" / "x", split=1)
 
 
+def test_ucf101_class_folders_match_whatever_their_case(tmp_path, write_ucf_lists):
+  write_ucf_lists(tmp_path)
+  lists = tmp_path / "ucfTrainTestlist"
+  _write(lists / "trainlist01.txt", "basketball/v_Basketball_g02_c01.avi 2\r\n"  # List: lower case.
+         "HANDSTANDPUSHUPS/v_HandStandPushups_g02_c01.avi 3\r\n")
+  _write(tmp_path / "UCF-101" / "BasketBall" / "v_Basketball_g02_c01.avi")  # Disk: another case.
+  _write(tmp_path / "UCF-101" / "HandstandPushups" / "v_HandstandPushups_g02_c01.avi")
+  train = ucf101.read(tmp_path, split=1).splits["train"]
+  assert [(it.video_id, it.labels) for it in train] == [
+      ("v_Basketball_g02_c01", (1,)), ("v_HandStandPushups_g02_c01", (2,))]
+  assert [os.path.relpath(it.path, tmp_path / "UCF-101") for it in train] == [
+      os.path.join("BasketBall", "v_Basketball_g02_c01.avi"),
+      os.path.join("HandstandPushups", "v_HandstandPushups_g02_c01.avi")]
+
+
 def test_sports1m_partitions_multilabel_attrition_and_val(tmp_path):
   ids = [f"vid{n:08d}" for n in range(10, 20)]  # vid00000012, ...15, ...16 are val.
   train = [f"https://www.youtube.com/watch?v={v} {n % 487}" for n, v in enumerate(ids[:8])]
@@ -94,9 +94,9 @@ def test_sports1m_partitions_multilabel_attrition_and_val(tmp_path):
   train.append(f"https://www.youtube.com/watch?v={ids[0]} 5")  # Duplicate: labels merged.
   train.append(f"https://youtu.be/{ids[9]} 7")  # Also in test: kept in test only.
   _write(tmp_path / "sports-1m-dataset" / "original" / "train_partition.txt",
-         "\n".join(train) + "\n")
+         "\n".join(train) + "\n", crlf=True)  # CRLF, as saved on Windows.
   _write(tmp_path / "sports-1m-dataset" / "original" / "test_partition.txt",
-         f"https://www.youtube.com/watch?v={ids[8]} 486\n{ids[9]} 3,4\n")
+         f"https://www.youtube.com/watch?v={ids[8]} 486\n{ids[9]} 3,4\n", crlf=True)
   _write(tmp_path / "videos" / f"{ids[0]}.mp4")
   _write(tmp_path / "videos" / f"{ids[0]}.f137.mp4")  # A yt-dlp leftover: the plain name wins.
   _write(tmp_path / "videos" / "a" / "b" / f"{ids[1]}.webm")
@@ -170,6 +170,10 @@ def test_folder_tree_plain_and_split_layouts(tmp_path):
   _write(tmp_path / "split" / "classes.txt", "b\n")
   with pytest.raises(ValueError, match=r"classes.txt: class 'a' \(used at .*a\) is not listed"):
     folder.read_folder(tmp_path / "split")
+  _write(tmp_path / "plain" / "walk" / "clip1.avi")  # Same video id as walk/clip1.mp4.
+  with pytest.raises(ValueError, match=r"clip1.avi and .*clip1.mp4 have the same video id "
+                     r"'walk/clip1'"):
+    folder.read_folder(tmp_path / "plain")
 
 
 def test_csv_multilabel_class_order_hierarchy_and_errors(tmp_path):
@@ -200,6 +204,23 @@ def test_csv_multilabel_class_order_hierarchy_and_errors(tmp_path):
   _write(tmp_path / "list.csv", "v/one.mp4,dog\nv/one.mp4,cat\n")
   with pytest.raises(ValueError, match=r"list.csv:2: v/one.mp4 already listed .* line 1"):
     folder.read_csv(csv)
+  _write(tmp_path / "list.csv", "v/one.mp4,dog\nv/one.mkv,cat\n")
+  with pytest.raises(ValueError, match=r"list.csv:2: v/one.mkv has the same video id 'v/one' as "
+                     r"v/one.mp4 on line 1"):
+    folder.read_csv(csv)
   _write(tmp_path / "list.csv", "v/one.mp4,dog\nv/two.mp4\n")
   with pytest.raises(ValueError, match=r"list.csv:2: expected 'path,label"):
     folder.read_csv(csv)
+
+
+@pytest.mark.parametrize("parents,error", [
+    ([2, 3, 3, 2], r"node 0 \('a'\) never reaches a root"),  # 2 <-> 3: a cycle, no root.
+    ([2, 2, 3, 3], r"parents\[3\]=3 is neither"),  # Its own parent.
+    ([2, 2, 1, -1], r"parents\[2\]=1 is neither"),  # A leaf as parent.
+])
+def test_check_hierarchy_rejects_cycles_and_rootless_trees(parents, error):
+  hierarchy = {"names": ["a", "b", "x", "y"], "parents": parents, "num_leaves": 2}
+  with pytest.raises(ValueError, match=error):
+    builders.check_hierarchy(hierarchy, ["a", "b"], "h.json")
+  ok = {**hierarchy, "parents": [2, 3, 3, -1]}
+  assert builders.check_hierarchy(ok, ["a", "b"], "h.json") == ok

@@ -129,6 +129,16 @@ def test_evaluate_cli_reproduces_the_trainers_test_metrics(tmp_path, cache_dir):
       {k: v for k, v in rows[1].items() if k != "time"}
 
 
+def test_resume_with_another_worker_count_sees_the_same_batches(tmp_path, cache_dir):
+  steps = dict(total_steps=8, checkpoint_every=4, eval_every=100, log_every=4)
+  train.train_and_evaluate(tiny_config(cache_dir, **steps), str(tmp_path / "full"))
+  train.train_and_evaluate(tiny_config(cache_dir, **{**steps, "total_steps": 4}),
+                           str(tmp_path / "resumed"))
+  train.train_and_evaluate(tiny_config(cache_dir, **steps, **{"data.worker_count": 2}),
+                           str(tmp_path / "resumed"))  # grain state of 0 workers is not reused
+  assert params_hash(tmp_path / "resumed") == params_hash(tmp_path / "full")
+
+
 def test_resume_refuses_another_model_or_data(tmp_path, cache_dir):
   r = run_main(tmp_path / "w", cache_dir, *flags_of(total_steps=2, eval_every=2))
   assert r.returncode == 0, r.stderr
@@ -325,3 +335,13 @@ def test_transfer_config_trains_on_the_synthetic_ucf101_layout(tmp_path, cache_d
   from stcnn.data import datasets
   meta = datasets.load(cfg).metadata
   assert (meta["builder"], meta["config"]) == ("ucf101_clips", "split2")
+
+
+@pytest.mark.parametrize("config", ["late_fusion.py", "multires.py:tiny,fusion=slow"])
+def test_other_networks_train_end_to_end(tmp_path, cache_dir, config):
+  name, _, arg = config.partition(":")
+  cfg = load_config(os.path.join(ROOT, "configs", name), arg or "tiny")
+  cfg.data.cache_dir, cfg.data.clips_per_video, cfg.data.views = str(cache_dir), 2, 2
+  cfg.total_steps, cfg.eval_every, cfg.eval_batch_size = 2, 2, 16
+  result = train.train_and_evaluate(cfg, str(tmp_path))
+  assert result["num_clips"] == 16 * 2 and 0 <= result["video_hit@1"] <= 1

@@ -1,12 +1,14 @@
 """The prepared data sets as TFDS builders (ArrayRecord), and `load()` to read them back.
 
 Readers (`ucf101`, `sports1m`, `folder`) turn a source into a `Listing`; `prepare` decodes the
-videos and feeds examples to one of the builders below, which writes records exactly as the contract
-in `stcnn/data/__init__.py` says. The rest of the project reads a prepared data set with `load()`.
+videos and streams examples to `write()`, which stores them as one of the builders below, exactly
+as the contract in `stcnn/data/__init__.py` says. The rest of the project reads a prepared data set
+with `load()`.
 
 Layout on disk: `<output>/<builder name>[/<config>]/<version>/` (the *builder dir*, holding
-dataset_info.json, features.json, metadata.json and the ArrayRecord shards). UCF-101 has one config
-per official split (`split1..3`), so the three splits may share one output folder.
+dataset_info.json, features.json, metadata.json, the ArrayRecord shards and one
+`index-<split>.jsonl` per split). UCF-101 has one config per official split (`split1..3`), so the
+three splits may share one output folder.
 
 Metadata (DatasetInfo.metadata, metadata.json): source_kind, config, class_names, hierarchy (or
 None), frame_size, settings, source_checksums (sha256 of the split/list/label files), items_sha256,
@@ -18,8 +20,10 @@ Decisions [choice]:
   checksums and `items_sha256` (the listed items: split, id, path relative to the source, labels,
   file size). The item digest makes a Sports-1M set with more downloaded videos a different data
   set.
-- `disable_shuffling`: records are stored in listing order, a video's segments next to each other;
-  shuffling is the sampler's job (grain), and this avoids TFDS's second pass over all the bytes.
+- Records are stored in listing order, a video's segments next to each other; shuffling is the
+  sampler's job (grain). `write()` streams them into ArrayRecord shards of about `SHARD_BYTES` and
+  writes the TFDS metadata itself: TFDS's own `download_and_prepare` routes every example through
+  its shuffler, which holds ~1 GB in memory and then spills through TensorFlow (not a dependency).
 - Strings come back as bytes (TFDS numpy decoding): `video_id` is bytes when read.
 """
 from __future__ import annotations
@@ -31,14 +35,19 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Callable, Iterator, Mapping, Sequence
+import shutil
+import tempfile
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from array_record.python import array_record_module
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
 DATA_VERSION = "1.0.0"
 INFO_FILE = "dataset_info.json"
+INDEX_FILE = "index-{split}.jsonl"
+SHARD_BYTES = 1 << 30  # [choice] ~1 GiB ArrayRecord shards.
 # Files that are never videos (sidecars of downloaders, lists, images); readers skip them.
 NON_VIDEO_SUFFIXES = frozenset({
     ".txt", ".json", ".csv", ".md", ".xml", ".part", ".ytdl", ".tmp", ".temp", ".log",
@@ -123,6 +132,14 @@ def check_hierarchy(hierarchy: Any, class_names: Sequence[str], where: str) -> d
     if p != -1 and not (num_leaves <= p < len(names) and p != i):
       raise ValueError(f"{where}: parents[{i}]={p} is neither -1 nor an internal node id "
                        f"({num_leaves}..{len(names) - 1})")
+  for i in range(len(parents)):  # Every node's ancestors must end at a root (-1), without a cycle.
+    seen, node = [i], parents[i]
+    while node != -1:
+      if node in seen:
+        raise ValueError(f"{where}: node {i} ({names[i]!r}) never reaches a root: its ancestors "
+                         f"{seen} loop back to {node}")
+      seen.append(node)
+      node = parents[node]
   return {"names": list(names), "parents": [int(p) for p in parents], "num_leaves": int(num_leaves)}
 
 
@@ -139,8 +156,16 @@ class Settings:
   fps: float | None = None  # None: keep the video's own frame rate
 
   def __post_init__(self):
+    # Normalised types, so that fps=10 and fps=10.0 give one fingerprint.
+    for name in ("frame_size", "segment_frames", "max_segments", "jpeg_quality"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or int(value) != value:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+      object.__setattr__(self, name, int(value))
+    if self.fps is not None:
+      object.__setattr__(self, "fps", float(self.fps))
     for name in ("frame_size", "segment_frames", "max_segments"):
-      if int(getattr(self, name)) < 1:
+      if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
     if not 1 <= self.jpeg_quality <= 100:
       raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
@@ -175,18 +200,14 @@ def make_metadata(listing: Listing, settings: Settings, builder_cls) -> dict:
 # The builders.
 # ------------------------------------------------------------------------------------------------
 class _VideoClips(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """Video segments as JPEG frame lists; built from examples `prepare` generates."""
+  """Video segments as JPEG frame lists: names, features and info; `write()` stores the data."""
   VERSION = tfds.core.Version(DATA_VERSION)
   RELEASE_NOTES = {DATA_VERSION: "One example per video segment (stcnn data contract)."}
   # TFDS's own lookup of the defining file needs the importlib_resources backport; spare it.
   code_path = epath.Path(__file__)
 
-  def __init__(self, *, metadata: Mapping[str, Any] | None = None,
-               examples: Mapping[str, Callable[[], Iterator[tuple[str, dict]]]] | None = None,
-               after_split: Callable[[], Mapping[str, Any]] | None = None, **kwargs):
+  def __init__(self, *, metadata: Mapping[str, Any] | None = None, **kwargs):
     self._metadata_init = dict(metadata or {})
-    self._examples = dict(examples or {})
-    self._after_split = after_split
     super().__init__(**kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -207,16 +228,11 @@ class _VideoClips(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         citation=_CITATION)
 
   def _split_generators(self, dl_manager):
-    del dl_manager  # Sources are local; `prepare` reads them.
-    if not self._examples:
-      raise ValueError(f"{type(self).__name__} is write-only: build it through "
-                       "stcnn.data.prepare.prepare(); read with stcnn.data.builders.load().")
-    return {split: self._generate_examples(split) for split in self._examples}
+    raise ValueError(f"{type(self).__name__} is not built by TFDS: use "
+                     "stcnn.data.prepare.prepare(); read with stcnn.data.builders.load().")
 
-  def _generate_examples(self, split):
-    yield from self._examples[split]()
-    if self._after_split is not None:
-      self.info.metadata.update(self._after_split())
+  def _generate_examples(self):
+    raise NotImplementedError  # See _split_generators.
 
 
 class Ucf101Clips(_VideoClips, skip_registration=True):
@@ -241,8 +257,8 @@ BUILDERS = {"ucf101": Ucf101Clips, "sports1m": Sports1mClips, "folder": FolderCl
             "csv": CsvClips}
 
 
-def make_builder(listing: Listing, settings: Settings, output, **kwargs) -> _VideoClips:
-  """The builder writing `listing` under `output` (kwargs: examples, after_split).
+def make_builder(listing: Listing, settings: Settings, output) -> _VideoClips:
+  """The builder of `listing` prepared with `settings` under `output`.
 
   Its metadata is in `builder.metadata_to_write`: when `output` already holds this data set, TFDS
   loads the old metadata into `builder.info.metadata`.
@@ -250,9 +266,82 @@ def make_builder(listing: Listing, settings: Settings, output, **kwargs) -> _Vid
   cls = BUILDERS[listing.kind]
   metadata = make_metadata(listing, settings, cls)
   builder = cls(data_dir=os.fspath(output), config=listing.config, file_format="array_record",
-                metadata=metadata, **kwargs)
+                metadata=metadata)
   builder.metadata_to_write = metadata
   return builder
+
+
+def index_entry(example: Mapping[str, Any]) -> dict:
+  """The `index-<split>.jsonl` line of a record (see the contract): everything but the JPEGs."""
+  video_id = example["video_id"]
+  return {"video_id": video_id.decode() if isinstance(video_id, bytes) else str(video_id),
+          "labels": [int(x) for x in example["labels"]], "segment": int(example["segment"]),
+          "num_segments": int(example["num_segments"]), "num_frames": len(example["frames"]),
+          "fps": float(np.float32(example["fps"]))}
+
+
+def _write_split(builder, directory: str, split: str, examples: Iterable[dict],
+                 shard_bytes: int) -> tfds.core.SplitInfo:
+  """Streams one split's examples into ArrayRecord shards and its index; returns its SplitInfo."""
+  features, lengths, sizes, writer = builder.info.features, [], [], None
+  partial_path = lambda k: os.path.join(directory, f"{split}.partial-{k:05d}")
+  with open(os.path.join(directory, INDEX_FILE.format(split=split)), "w") as index:
+    try:
+      for example in examples:
+        record = features.serialize_example(example)
+        if writer is None or sizes[-1] >= shard_bytes:
+          if writer is not None:
+            writer.close()
+          writer = array_record_module.ArrayRecordWriter(  # TFDS's options: random access.
+              partial_path(len(lengths)), "group_size:1")
+          lengths.append(0)
+          sizes.append(0)
+        writer.write(record)
+        lengths[-1] += 1
+        sizes[-1] += len(record)
+        index.write(json.dumps(index_entry(example)) + "\n")
+    finally:
+      if writer is not None:
+        writer.close()
+  if not lengths:
+    raise ValueError(f"split {split}: no examples to write")
+  template = tfds.core.ShardedFileTemplate(
+      data_dir=epath.Path(directory), template=tfds.core.naming.DEFAULT_FILENAME_TEMPLATE,
+      dataset_name=builder.name, split=split, filetype_suffix="array_record")
+  for k in range(len(lengths)):
+    os.rename(partial_path(k), template.sharded_filepath(shard_index=k, num_shards=len(lengths)))
+  return tfds.core.SplitInfo(name=split, shard_lengths=lengths, num_bytes=sum(sizes),
+                             filename_template=template)
+
+
+def write(builder: _VideoClips, splits: Mapping[str, Iterable[dict]],
+          metadata: Callable[[], Mapping[str, Any]], *, shard_bytes: int | None = None) -> str:
+  """Writes `splits` (name -> examples, read once, in order) as `builder`'s data set; its dir.
+
+  One example is in memory at a time; a new shard starts every `shard_bytes`. Everything goes to
+  `incomplete.*` next to the builder dir, renamed at the end, so a failed run leaves nothing that
+  looks complete. `metadata()`, called once every split is written, gives DatasetInfo.metadata.
+  """
+  shard_bytes = shard_bytes or SHARD_BYTES
+  final = os.fspath(builder.data_dir)
+  os.makedirs(os.path.dirname(final), exist_ok=True)
+  if os.path.exists(final):
+    raise FileExistsError(f"{final} exists; remove it to prepare this data set again")
+  tmp = tempfile.mkdtemp(prefix="incomplete.", suffix=f".{os.path.basename(final)}",
+                         dir=os.path.dirname(final))
+  try:
+    infos = [_write_split(builder, tmp, name, examples, shard_bytes)
+             for name, examples in splits.items()]
+    builder.info.set_splits(tfds.core.SplitDict(infos))
+    builder.info.metadata.clear()
+    builder.info.metadata.update(metadata())
+    builder.info.write_to_directory(tmp)
+    os.chmod(tmp, 0o755)  # mkdtemp's 0o700 -> the usual permissions.
+    os.rename(tmp, final)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return final
 
 
 # ------------------------------------------------------------------------------------------------
@@ -291,7 +380,7 @@ class Prepared:
     self.metadata = dict(metadata)
     self.splits = tuple(splits)
     self._source_fn = source_fn
-    self._sources = {}
+    self._sources, self._indexes = {}, {}
 
   class_names = property(lambda self: tuple(self.metadata["class_names"]))
   num_classes = property(lambda self: len(self.metadata["class_names"]))
@@ -307,6 +396,22 @@ class Prepared:
     if split not in self._sources:
       self._sources[split] = self._source_fn(split)
     return self._sources[split]
+
+  def index(self, split: str) -> list[dict] | None:
+    """The split's records without their frames, in stored order (`index-<split>.jsonl`).
+
+    [{video_id, labels, segment, num_segments, num_frames, fps}, ...] (see the contract); None if
+    the data set has no index (written by an older version): then scan `source(split)`.
+    """
+    if split not in self.splits:
+      raise KeyError(f"{self.builder_dir}: no split {split!r}; available: {list(self.splits)}")
+    if split not in self._indexes:
+      path = os.path.join(self.builder_dir, INDEX_FILE.format(split=split))
+      if not os.path.exists(path):
+        return None
+      with open(path) as f:
+        self._indexes[split] = [json.loads(line) for line in f]
+    return self._indexes[split]
 
   def __repr__(self):
     return (f"Prepared({self.builder_dir!r}, splits={self.splits}, "

@@ -9,6 +9,10 @@ paths relative to the CSV's folder (absolute ones allowed); labels are class nam
 multi-label video); split defaults to train. Listed files that do not exist count as missing.
 Video id = the path as written, without extension.
 
+[choice] Two files of one split with the same id (`walk/a.mp4` and `walk/a.avi`) are an error
+naming both, rather than ids keeping the extension: ids stay extension-free (re-encoding a video
+keeps its id) and a copy in two formats is almost always a mistake.
+
 Class order (both): `classes.txt` (one name a line) next to the CSV / in the root fixes it; else the
 leaves of `hierarchy.json` if present; else sorted names. `hierarchy.json` (format in
 stcnn/data/__init__.py) is validated and carried into the data set's metadata.
@@ -98,11 +102,15 @@ def read_folder(root) -> builders.Listing:
   ids = {name: i for i, name in enumerate(class_names)}
   splits = {}
   for split, per_class in found.items():
-    base = split_dirs[split]
-    splits[split] = [
-        builders.Item(os.path.splitext(os.path.relpath(p, base))[0].replace(os.sep, "/"), p,
-                      (ids[c],))
-        for c, paths in per_class.items() for p in paths]
+    base, seen, splits[split] = split_dirs[split], {}, []
+    for c, paths in per_class.items():
+      for p in paths:
+        video_id = os.path.splitext(os.path.relpath(p, base))[0].replace(os.sep, "/")
+        if video_id in seen:
+          raise ValueError(f"{seen[video_id]} and {p} have the same video id {video_id!r} (ids "
+                           "are paths without extension); keep one of them")
+        seen[video_id] = p
+        splits[split].append(builders.Item(video_id, p, (ids[c],)))
   return builders.Listing(kind="folder", root=root, class_names=class_names, splits=splits,
                           files=files, hierarchy=hierarchy)
 
@@ -133,7 +141,7 @@ def read_csv(path) -> builders.Listing:
       used.setdefault(name, f"{path}:{lineno}")
   class_names, hierarchy, files = _class_order(used, base)
   ids = {name: i for i, name in enumerate(class_names)}
-  splits, seen = {}, {}
+  splits, seen, seen_ids = {}, {}, {}
   for lineno, rel, labels, split in rows:
     video_path = os.path.normpath(os.path.join(base, rel))
     if (split, video_path) in seen:
@@ -141,6 +149,11 @@ def read_csv(path) -> builders.Listing:
                        f"{seen[split, video_path]}")
     seen[split, video_path] = lineno
     video_id = os.path.splitext(rel)[0].replace("\\", "/")
+    if (split, video_id) in seen_ids:
+      other_line, other_rel = seen_ids[split, video_id]
+      raise ValueError(f"{path}:{lineno}: {rel} has the same video id {video_id!r} as {other_rel} "
+                       f"on line {other_line} (ids are paths without extension); keep one")
+    seen_ids[split, video_id] = lineno, rel
     label_ids = tuple(dict.fromkeys(ids[x] for x in labels))
     splits.setdefault(split, []).append(
         builders.Item(video_id, video_path if os.path.isfile(video_path) else None, label_ids))

@@ -5,8 +5,11 @@ r"""Looks at a prepared data set: statistics and contact sheets of what the netw
 
 Prints, for every split given, videos / segments, frames per video and per segment (min/mean/max),
 videos per class and the multi-label fraction; writes to --out the contact sheets
-`train_clips.png` (augmented training clips of the first split, a row per clip, frames along the
-row, labels as title) and `eval_views.png` (the evaluation views of the first split's first clip).
+`train_clips.png` (augmented training clips of the first split, a row per clip, the frames the
+network reads along the row, labels as title) and `eval_views.png` (the evaluation views of the
+first split's first video's clip). With --config the clip is the network's: its frame offsets
+(late fusion: frames t and t+15, `stcnn.models.frames_read`), crop size and mean; the statistics
+come from the data set's index when it has one (no record read).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import numpy as np
 from ml_collections import config_flags
 
 from stcnn.data import pipeline
+from stcnn.data import sampling
 from stcnn.data import transforms
 
 FLAGS = flags.FLAGS
@@ -31,7 +35,7 @@ def _define_flags():
                                   "data set, clip length and crop size.", lock_config=False)
   flags.DEFINE_string("data", None, "Prepared data set directory (instead of --config).")
   flags.DEFINE_string("split", "train", "Split(s), comma-separated; sheets use the first.")
-  flags.DEFINE_integer("num_frames", 10, "Frames per clip.")
+  flags.DEFINE_integer("num_frames", 10, "Frames per clip (contiguous); --config: the network's.")
   flags.DEFINE_integer("crop_size", None, "Crop size (default: crop_size_for(frame_size)).")
   flags.DEFINE_string("out", "inspect", "Directory for the PNG contact sheets.")
   flags.DEFINE_integer("seed", 0, "Seed of the augmented training clips.")
@@ -51,7 +55,8 @@ def format_stats(stats: dict, class_names: Sequence[str], top: int = 10) -> str:
       f"(incomplete videos {stats['incomplete_videos']})",
       f"  segments/video {mmm('segments_per_video')}",
       f"  frames/video   {mmm('frames_per_video')}",
-      f"  frames/segment {mmm('frames_per_segment')}   fps mean {stats['fps_mean']:.2f}",
+      f"  frames/segment {mmm('frames_per_segment')}   fps mean " +
+      ("n/a" if stats["fps_mean"] is None else f"{stats['fps_mean']:.2f}"),
       f"  multi-label videos {100 * stats['multi_label_fraction']:.2f}%",
       f"  videos/class min {per_class.min()} / mean {per_class.mean():.1f} / max "
       f"{per_class.max()}; classes without videos {int(np.sum(per_class == 0))}",
@@ -62,18 +67,22 @@ def format_stats(stats: dict, class_names: Sequence[str], top: int = 10) -> str:
   return "\n".join(lines)
 
 
-def _sheet(rows, titles, path, mean):
+def _sheet(rows, titles, path, mean, column_titles=()):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   cols = max(len(r) for r in rows)
-  fig, axes = plt.subplots(len(rows), cols, figsize=(1.3 * cols, 1.5 * len(rows)), squeeze=False)
+  fig, axes = plt.subplots(len(rows), cols, figsize=(max(1.3 * cols, 4), 1.5 * len(rows)),
+                           squeeze=False)  # At least 4 in wide: room for the titles.
   for r, (clip, title) in enumerate(zip(rows, titles)):
     for c in range(cols):
       ax = axes[r, c]
       ax.axis("off")
       if c < len(clip):
         ax.imshow(np.clip(clip[c] + mean, 0, 255).astype(np.uint8))
+      if r == len(rows) - 1 and c < len(column_titles):
+        ax.text(0.5, -0.08, column_titles[c], fontsize=6, ha="center", va="top",
+                transform=ax.transAxes)
     axes[r, 0].set_title(title, fontsize=7, loc="left")
   fig.tight_layout()
   fig.savefig(path, dpi=100)
@@ -81,31 +90,44 @@ def _sheet(rows, titles, path, mean):
 
 
 def inspect(source, class_names: Sequence[str], *, num_frames: int, crop_size: int,
-            out_dir: str, seed: int = 0, num_clips: int = 4,
-            mean: float = transforms.MEAN) -> dict:
-  """Prints the source's statistics and writes train_clips.png and eval_views.png to out_dir."""
+            out_dir: str, seed: int = 0, num_clips: int = 4, mean: float = transforms.MEAN,
+            frame_offsets: Sequence[int] | None = None,
+            index: Sequence[dict] | None = None) -> dict:
+  """Prints the source's statistics and writes train_clips.png and eval_views.png to out_dir.
+
+  The clips are exactly what the pipeline gives a network reading `frame_offsets` (default
+  range(num_frames); num_frames = len(frame_offsets)), mean-subtracted with `mean` (added back for
+  display). `index`: the data set's index (`Prepared.index(split)`), else the source is scanned.
+  Returns {'stats', 'train_png', 'eval_png', 'train_video', 'eval_video'} (the batches shown).
+  """
+  offsets = sampling.frame_offsets(num_frames, frame_offsets)
   num_classes = len(class_names)
-  stats = pipeline.dataset_stats(source, num_classes=num_classes, clip_frames=num_frames)
+  stats = pipeline.dataset_stats(source, num_classes=num_classes, index=index,
+                                 clip_frames=sampling.clip_span(offsets))
   print(format_stats(stats, class_names), flush=True)
   if not stats["records"]:
     return {"stats": stats}
   os.makedirs(out_dir, exist_ok=True)
   names = lambda target: " + ".join(class_names[c] for c in np.flatnonzero(target))
+  frames = [f"t+{o}" for o in offsets]
   train = next(pipeline.train_iterator(
       source, num_frames=num_frames, crop_size=crop_size, num_classes=num_classes,
-      global_batch_size=num_clips, seed=seed, read_threads=0))
+      global_batch_size=num_clips, seed=seed, mean=mean, frame_offsets=offsets, index=index,
+      read_threads=0))
   train_png = os.path.join(out_dir, "train_clips.png")
-  _sheet(train["video"], [names(t) for t in train["target"]], train_png, mean)
-  views = next(iter(pipeline.eval_batches(
-      [source[0]], num_frames=num_frames, crop_size=crop_size, num_classes=num_classes,
-      clips_per_video=1, views=4, batch_size=4, read_threads=0)))
-  view_names = ["centre", "centre, flipped", "top-left", "bottom-right, flipped"]
-  vid = pipeline.video_id_of(source[0])
+  _sheet(train["video"], [names(t) for t in train["target"]], train_png, mean, frames)
+  views = pipeline.eval_batches(
+      source, num_frames=num_frames, crop_size=crop_size, num_classes=num_classes,
+      clips_per_video=1, views=4, batch_size=4, mean=mean, frame_offsets=offsets, index=index,
+      max_videos=1, read_threads=0)
+  batch = next(iter(views))
+  vid = views.plan.video_ids[0]
   eval_png = os.path.join(out_dir, "eval_views.png")
-  _sheet(views["video"], [f"{vid} {names(views['target'][0])}: {v}" for v in view_names],
-         eval_png, mean)
+  _sheet(batch["video"], [f"{vid} {names(batch['target'][0])}: {v}"
+                          for v in transforms.view_names(4)], eval_png, mean, frames)
   print(f"wrote {train_png} and {eval_png}")
-  return {"stats": stats, "train_png": train_png, "eval_png": eval_png}
+  return {"stats": stats, "train_png": train_png, "eval_png": eval_png,
+          "train_video": train["video"], "eval_video": batch["video"]}
 
 
 def main(argv):
@@ -114,26 +136,33 @@ def main(argv):
   if not FLAGS.data and not FLAGS.config:
     raise app.UsageError("give --config=configs/X.py[:arg] or --data=PATH (a prepared data set)")
   from stcnn.data import builders  # pylint: disable=g-import-not-at-top
+  offsets, mean = None, transforms.MEAN
   if FLAGS.config:
     from stcnn import models  # pylint: disable=g-import-not-at-top
     from stcnn.data import datasets  # pylint: disable=g-import-not-at-top
     data = datasets.load(FLAGS.config)
-    FLAGS.num_frames = models.num_frames(FLAGS.config)
-    crop = FLAGS.crop_size or FLAGS.config.model.input_size
+    m = FLAGS.config.model
+    offsets = models.frames_read(m.fusion, m.get("early_frames", 10), m.get("late_gap", 15))
+    mean = FLAGS.config.data.get("mean", transforms.MEAN)
+    crop = FLAGS.crop_size or m.input_size
   else:
     data = builders.load(FLAGS.data)
     crop = FLAGS.crop_size or transforms.crop_size_for(data.frame_size)
+  num_frames = len(offsets) if offsets is not None else FLAGS.num_frames
+  span = sampling.clip_span(offsets) if offsets is not None else num_frames
   splits = [s.strip() for s in FLAGS.split.split(",") if s.strip()]
   for i, split in enumerate(splits):
     print(f"{data.builder_dir} [{split}]")
     source = data.source(split)
+    index = data.index(split) if hasattr(data, "index") else None
     if i:
-      stats = pipeline.dataset_stats(source, num_classes=data.num_classes,
-                                     clip_frames=FLAGS.num_frames)
+      stats = pipeline.dataset_stats(source, num_classes=data.num_classes, clip_frames=span,
+                                     index=index)
       print(format_stats(stats, data.class_names))
     else:
-      inspect(source, data.class_names, num_frames=FLAGS.num_frames, crop_size=crop,
-              out_dir=FLAGS.out, seed=FLAGS.seed, num_clips=FLAGS.num_clips)
+      inspect(source, data.class_names, num_frames=num_frames, crop_size=crop,
+              out_dir=FLAGS.out, seed=FLAGS.seed, num_clips=FLAGS.num_clips, mean=mean,
+              frame_offsets=offsets, index=index)
   sys.stdout.flush()
 
 

@@ -8,44 +8,52 @@ r"""Offline preparation: videos → TFDS/ArrayRecord segments of square JPEG fra
 
 Each video is decoded (whatever PyAV reads: any resolution, aspect ratio, frame rate), each kept
 frame centre-cropped and resized to frame_size (`video_io.centre_crop_resize`, paper §2) and stored
-as JPEG. TFDS's own progress bars are turned off; ours counts videos, frames/s and the ETA.
+as JPEG; `builders.write` streams the segments into ArrayRecord shards (memory stays bounded at
+any data set size). A progress bar counts videos, frames/s and the ETA.
 
 Decisions [choice]:
-- Segments: a video of T frames with T <= segment_frames is one segment holding all its frames;
-  a longer one is n = min(max_segments, ceil(T / segment_frames)) segments of segment_frames
-  consecutive frames, starts evenly spaced from 0 to T - segment_frames (so they cover the whole
-  video, overlapping a little when T is not a multiple). Defaults 300 frames (10-12 s) x 10 keep
-  every frame of almost all UCF-101 videos and 3000 frames spread over a Sports-1M video.
-- T is read from the container (or by counting packets) before decoding, so only kept frames are
-  encoded; if decoding yields fewer frames than announced, late segments are shortened or dropped
-  (more frames than announced: the extra ones are not kept).
+- Segments: a video of T <= max_segments x segment_frames frames is stored whole, as
+  ceil(T / segment_frames) contiguous, non-overlapping segments of (nearly) equal length, at most
+  segment_frames each; a longer one is max_segments segments of segment_frames consecutive frames,
+  starts evenly spaced from 0 to T - segment_frames. Defaults 300 frames (10-12 s) x 10 keep every
+  frame of almost all UCF-101 videos and 3000 frames spread over a Sports-1M video.
+- T is read from the container header (`video_io.probe`; for mkv/webm estimated from duration x
+  rate) before decoding, so only kept frames are converted and encoded; if decoding yields fewer
+  frames than announced, late segments are shortened or dropped (more frames than announced: the
+  extra ones are not kept).
 - Frame rate: kept as is by default (`fps=None`; UCF-101 is 25 fps, YouTube mostly 25-30).
   `fps=F` resamples by picking the nearest earlier frame (drops or repeats frames); stored fps = F.
-- A video that cannot be opened, decodes with an error, or yields 0 frames is skipped, counted as
-  unreadable and named with the decoder's reason in `<output>/prepare_report.json`.
+- A video that cannot be opened, decodes with an error, yields 0 frames, kills its worker process
+  (workers > 1: a crash in libav, an OOM kill) or takes longer than `video_timeout` is skipped,
+  counted as unreadable and named with the reason in the report, `prepare_report.json` next to the
+  builder dir (`report_path`; one per UCF-101 split config). A split never stops on a bad video.
+  workers=1 decodes in this process: no protection from crashes and no timeout.
 - Resume: a complete data set with the same fingerprint is returned at once; one made from another
-  source or settings is never touched (error). TFDS writes into `incomplete.*` and renames at the
-  end, so a failed or killed run leaves nothing that looks complete; an interrupted run restarts
+  source or settings is never touched (error). Data is written into `incomplete.*` and renamed at
+  the end, so a failed or killed run leaves nothing that looks complete; an interrupted run restarts
   that data set from the beginning (stale `incomplete.*` folders are removed first).
+- Folder and Sports-1M sources are scanned for videos, so the output may not lie inside them (its
+  files would be listed next time); UCF-101 and CSV list their videos, so there it may.
 """
 from __future__ import annotations
 
+import collections
+import contextlib
+from concurrent import futures
 import dataclasses
+import functools
 import json
 import math
 import multiprocessing
 import os
 import shutil
-import tempfile
 import time
-from typing import Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from absl import app
 from absl import flags
 from absl import logging
-import av
 import numpy as np
-import tensorflow_datasets as tfds
 import tqdm
 
 from stcnn.data import builders
@@ -56,6 +64,7 @@ from stcnn.data import video_io
 
 DATASETS = ("ucf101", "sports1m", "folder", "csv")
 REPORT_FILE = "prepare_report.json"
+VIDEO_TIMEOUT = 3600.0  # [choice] seconds one video may take (workers > 1); hours-long ones fit.
 
 
 def read_listing(dataset: str, source, *, split: int | None = None,
@@ -82,30 +91,16 @@ def segment_windows(num_frames: int, segment_frames: int, max_segments: int) -> 
   """Frame index ranges of a video's segments (see the module docstring)."""
   if num_frames <= segment_frames:
     return [range(0, num_frames)]
-  n = min(max_segments, math.ceil(num_frames / segment_frames))
-  starts = np.round(np.linspace(0, num_frames - segment_frames, n)).astype(int)
+  if num_frames <= max_segments * segment_frames:
+    chunks = np.array_split(np.arange(num_frames), math.ceil(num_frames / segment_frames))
+    return [range(int(c[0]), int(c[-1]) + 1) for c in chunks]
+  starts = np.round(np.linspace(0, num_frames - segment_frames, max_segments)).astype(int)
   return [range(s, s + segment_frames) for s in starts]
-
-
-def probe(path) -> tuple[int, float]:
-  """(frame count announced by the container or counted from packets, average frame rate)."""
-  try:
-    with av.open(str(path)) as container:
-      if not container.streams.video:
-        raise video_io.VideoDecodeError(f"{path}: no video stream")
-      stream = container.streams.video[0]
-      rate = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
-      count = stream.frames or sum(1 for p in container.demux(stream) if p.size)
-      return count, rate
-  except video_io.VideoDecodeError:
-    raise
-  except (av.error.FFmpegError, OSError, ValueError) as e:
-    raise video_io.VideoDecodeError(f"{path}: {type(e).__name__}: {e}") from e
 
 
 def encode_video(path, settings: builders.Settings) -> tuple[list[list[bytes]], float]:
   """(segments of JPEG frames, stored fps) of one video; raises VideoDecodeError."""
-  count, rate = probe(path)
+  count, rate = video_io.probe(path)
   fps = settings.fps or rate
   step = rate / fps  # source frames per stored frame
   windows = segment_windows(math.ceil(count / step), settings.segment_frames,
@@ -116,32 +111,78 @@ def encode_video(path, settings: builders.Settings) -> tuple[list[list[bytes]], 
   for k, window in enumerate(windows):
     for pos, j in enumerate(window):
       wanted.setdefault(int(j * step + 1e-6), []).append((k, pos))
-  last = max(wanted)
   segments = [[None] * len(w) for w in windows]
   decoded = 0
-  for i, frame in enumerate(video_io.iter_frames(path)):
+  for i, frame in video_io.decode_frames(path, wanted):
     decoded += 1
-    if i in wanted:
-      jpeg = video_io.encode_jpeg(video_io.centre_crop_resize(frame, settings.frame_size),
-                                  settings.jpeg_quality)
-      for k, pos in wanted[i]:
-        segments[k][pos] = jpeg
-    if i >= last:
-      break
+    jpeg = video_io.encode_jpeg(video_io.centre_crop_resize(frame, settings.frame_size),
+                                settings.jpeg_quality)
+    for k, pos in wanted[i]:
+      segments[k][pos] = jpeg
   if not decoded:
     raise video_io.VideoDecodeError(f"{path}: decoded 0 frames")
   segments = [[f for f in seg if f is not None] for seg in segments]
   return [seg for seg in segments if seg], fps
 
 
-def _encode_task(args):
+def _encode_task(path, settings):
   """Worker entry: never raises, so one bad video never stops a run."""
-  path, settings = args
   try:
     return encode_video(path, settings)
   except Exception as e:  # pylint: disable=broad-except
-    reason = str(e) if isinstance(e, video_io.VideoDecodeError) else f"{type(e).__name__}: {e}"
-    return reason
+    return str(e) if isinstance(e, video_io.VideoDecodeError) else f"{type(e).__name__}: {e}"
+
+
+def _kill(pool: futures.ProcessPoolExecutor):
+  """Stops a pool now, busy workers included (Python < 3.14 has no public way)."""
+  for process in list((pool._processes or {}).values()):  # pylint: disable=protected-access
+    process.kill()
+  pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_isolated(fn: Callable[[Any], Any], tasks: Iterable[Any], workers: int,
+                 timeout: float) -> Iterator[Any]:
+  """fn(task) per task in order, in `workers` processes; a reason string where a task failed.
+
+  A task that raises gives "<Error>: <message>"; one that runs past `timeout` seconds (counted
+  from when all earlier tasks are done) "timed out ..."; one whose process dies "worker died ...".
+  After a crash the tasks that were in flight are run again one at a time, so only the one that
+  kills its worker is lost; the pool is rebuilt and the run goes on. `fn` must be picklable.
+  """
+  queue = collections.deque((task, False) for task in tasks)  # (task, run alone)
+  inflight, pool = collections.deque(), None
+  try:
+    while queue or inflight:
+      # Keep 2 x workers in flight; a task to run alone waits for, and then holds, an empty pool.
+      while queue and len(inflight) < 2 * workers and not (
+          inflight and (inflight[-1][1] or queue[0][1])):
+        task, alone = queue.popleft()
+        if pool is None:
+          pool = futures.ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"))
+        inflight.append((task, alone, pool.submit(fn, task)))
+      task, alone, future = inflight.popleft()
+      try:
+        yield future.result(timeout=timeout)
+        continue
+      except futures.TimeoutError:
+        yield f"timed out after {timeout:g} s (worker stopped)"
+        again = [(t, a) for t, a, _ in inflight]
+      except futures.BrokenExecutor:  # BrokenProcessPool: a worker died.
+        if alone:
+          yield "worker died (a crash in the decoder or an out-of-memory kill)"
+          again = [(t, a) for t, a, _ in inflight]
+        else:  # Any of those in flight may be the culprit: each runs alone next.
+          again = [(task, True)] + [(t, True) for t, _, _ in inflight]
+      except Exception as e:  # pylint: disable=broad-except
+        yield f"{type(e).__name__}: {e}"
+        continue
+      _kill(pool)
+      pool = None
+      inflight.clear()
+      queue.extendleft(reversed(again))
+  finally:
+    if pool is not None:
+      _kill(pool)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -163,36 +204,38 @@ class SplitStats:
     return {k: v for k, v in dataclasses.asdict(self).items() if not k.endswith(("_files", "_ids"))}
 
 
-def _examples(split, items, settings, stats: SplitStats, workers) -> Iterator[tuple[str, dict]]:
+def _examples(split, items, settings, stats: SplitStats, workers, timeout) -> Iterator[dict]:
   present = [it for it in items if it.path]
-  tasks = ((it.path, settings) for it in present)
-  pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
-  results = pool.imap(_encode_task, tasks) if pool else map(_encode_task, tasks)
+  encode = functools.partial(_encode_task, settings=settings)
+  paths = [it.path for it in present]
+  results = (run_isolated(encode, paths, workers, timeout) if workers > 1
+             else (encode(path) for path in paths))
   start = time.time()
-  try:
-    with tqdm.tqdm(total=len(present), desc=f"prepare {split}", unit="video") as bar:
-      for item, result in zip(present, results):
-        if isinstance(result, str):
-          stats.unreadable += 1
-          stats.unreadable_files.append(
-              {"video_id": item.video_id, "path": item.path, "reason": result})
-        else:
-          segments, fps = result
-          for k, frames in enumerate(segments):
-            yield f"{item.video_id}/{k}", {
-                "video_id": item.video_id, "labels": np.asarray(item.labels, np.int64),
-                "frames": frames, "segment": k, "num_segments": len(segments),
-                "fps": np.float32(fps)}
-          stats.written += 1
-          stats.segments += len(segments)
-          stats.frames += sum(map(len, segments))
-        stats.seconds = time.time() - start
-        bar.update(1)
-        bar.set_postfix(frames_s=f"{stats.frames / max(stats.seconds, 1e-9):.0f}",
-                        bad=stats.unreadable, refresh=False)
-  finally:
-    if pool:
-      pool.terminate()
+  with contextlib.closing(results), tqdm.tqdm(total=len(present), desc=f"prepare {split}",
+                                              unit="video") as bar:
+    for item, result in zip(present, results):
+      if isinstance(result, str):
+        stats.unreadable += 1
+        stats.unreadable_files.append(
+            {"video_id": item.video_id, "path": item.path, "reason": result})
+      else:
+        segments, fps = result
+        for k, frames in enumerate(segments):
+          yield {"video_id": item.video_id, "labels": np.asarray(item.labels, np.int64),
+                 "frames": frames, "segment": k, "num_segments": len(segments),
+                 "fps": np.float32(fps)}
+        stats.written += 1
+        stats.segments += len(segments)
+        stats.frames += sum(map(len, segments))
+      stats.seconds = time.time() - start
+      bar.update(1)
+      bar.set_postfix(frames_s=f"{stats.frames / max(stats.seconds, 1e-9):.0f}",
+                      bad=stats.unreadable, refresh=False)
+
+
+def report_path(builder_dir) -> str:
+  """Where prepare writes the report of a builder dir: next to it (one per UCF-101 config)."""
+  return os.path.join(os.path.dirname(os.fspath(builder_dir)), REPORT_FILE)
 
 
 def _report(listing, settings, builder, stats, status, seconds, error=None) -> dict:
@@ -261,7 +304,8 @@ def _check_existing(output, builder) -> bool:
 
 def prepare(dataset: str, source, output, *, split: int | None = None, frame_size: int = 200,
             segment_frames: int = 300, max_segments: int = 10, jpeg_quality: int = 90,
-            fps: float | None = None, labels_file=None, workers: int = 1) -> str:
+            fps: float | None = None, labels_file=None, workers: int = 1,
+            video_timeout: float = VIDEO_TIMEOUT) -> str:
   """Prepares `source` as a TFDS data set under `output`; returns the builder dir (module doc).
 
   Args:
@@ -274,12 +318,18 @@ def prepare(dataset: str, source, output, *, split: int | None = None, frame_siz
     jpeg_quality: JPEG quality of the stored frames.
     fps: resample to this frame rate; None keeps each video's own.
     labels_file: Sports-1M labels.txt (default: the bundled copy).
-    workers: decoding processes (> 1 spawns processes: call from under `if __name__ ==
-      "__main__":` in a script).
+    workers: decoding processes. 1 decodes here (a decoder crash ends the run); > 1 spawns
+      processes that isolate crashes and hangs (call from under `if __name__ == "__main__":`).
+    video_timeout: seconds one video may take when workers > 1 (then it counts as unreadable).
   """
   settings = builders.Settings(frame_size, segment_frames, max_segments, jpeg_quality, fps)
   output = os.path.abspath(os.path.expanduser(os.fspath(output)))
   listing = read_listing(dataset, source, split=split, labels_file=labels_file)
+  root = os.path.realpath(listing.root)
+  if dataset in ("folder", "sports1m") and os.path.commonpath(
+      [root, os.path.realpath(output)]) == root:
+    raise ValueError(f"output {output} is inside the source folder {listing.root}: its files "
+                     "would be read as source videos next time; choose an output folder outside it")
   stats = {}
   for name, items in listing.splits.items():
     missing = [it.video_id for it in items if not it.path]
@@ -287,13 +337,11 @@ def prepare(dataset: str, source, output, *, split: int | None = None, frame_siz
   examples = {}
   for name, items in listing.splits.items():
     if stats[name].listed > stats[name].missing:
-      examples[name] = lambda n=name, i=items: _examples(n, i, settings, stats[n], workers)
+      examples[name] = _examples(name, items, settings, stats[name], workers, video_timeout)
     else:
       logging.warning("split %s: none of its %d listed videos is present; not written",
                       name, stats[name].listed)
-  builder = builders.make_builder(
-      listing, settings, output, examples=examples,
-      after_split=lambda: {"counts": {k: s.counts() for k, s in stats.items()}})
+  builder = builders.make_builder(listing, settings, output)
   if _check_existing(output, builder):
     print(f"Already prepared (same source and settings): {builder.data_dir}")
     return os.fspath(builder.data_dir)
@@ -305,27 +353,27 @@ def prepare(dataset: str, source, output, *, split: int | None = None, frame_siz
                 if d.startswith("incomplete.")):
     logging.warning("Removing %s left by an interrupted run", os.path.join(parent, stale))
     shutil.rmtree(os.path.join(parent, stale))
-  report_path = os.path.join(output, REPORT_FILE)
+  path = report_path(builder.data_dir)
   start = time.time()
-  tfds.disable_progress_bar()
+  metadata = lambda: {**builder.metadata_to_write,
+                      "counts": {k: s.counts() for k, s in stats.items()}}
   try:
-    with tempfile.TemporaryDirectory() as downloads:
-      builder.download_and_prepare(
-          download_dir=downloads,
-          download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    builders.write(builder, examples, metadata)
   except BaseException as e:
+    for split_examples in examples.values():
+      split_examples.close()  # Stops its worker processes now.
     empty = [k for k in examples if stats[k].written == 0 and stats[k].unreadable]
     error = (f"split {empty[0]}: none of its {stats[empty[0]].unreadable} videos could be read"
              if empty else f"{type(e).__name__}: {e}")
     report = _report(listing, settings, builder, stats, "failed", time.time() - start, error)
-    _write_json(report_path, report)
-    _print_summary(report, report_path)
+    _write_json(path, report)
+    _print_summary(report, path)
     if empty and isinstance(e, Exception):
-      raise ValueError(f"{error} (reasons in {report_path}); nothing was written") from e
+      raise ValueError(f"{error} (reasons in {path}); nothing was written") from e
     raise
   report = _report(listing, settings, builder, stats, "ok", time.time() - start)
-  _write_json(report_path, report)
-  _print_summary(report, report_path)
+  _write_json(path, report)
+  _print_summary(report, path)
   return os.fspath(builder.data_dir)
 
 
@@ -351,7 +399,8 @@ def _define_flags():
   flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of stored frames.")
   flags.DEFINE_float("fps", None, "Resample to this frame rate (default: keep the video's).")
   flags.DEFINE_string("labels_file", None, "Sports-1M labels.txt (default: the bundled one).")
-  flags.DEFINE_integer("workers", 1, "Decoding processes.")
+  flags.DEFINE_integer("workers", 1, "Decoding processes (> 1 also isolates decoder crashes).")
+  flags.DEFINE_float("video_timeout", VIDEO_TIMEOUT, "Seconds one video may take (workers > 1).")
   flags.mark_flags_as_required(["dataset", "source", "output"])
 
 
@@ -361,7 +410,8 @@ def main(argv):
   f = flags.FLAGS
   prepare(f.dataset, f.source, f.output, split=f.split, frame_size=f.frame_size,
           segment_frames=f.segment_frames, max_segments=f.max_segments,
-          jpeg_quality=f.jpeg_quality, fps=f.fps, labels_file=f.labels_file, workers=f.workers)
+          jpeg_quality=f.jpeg_quality, fps=f.fps, labels_file=f.labels_file, workers=f.workers,
+          video_timeout=f.video_timeout)
 
 
 if __name__ == "__main__":

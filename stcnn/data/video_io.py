@@ -8,8 +8,9 @@ square (the centre region) and resize it with bilinear filtering [choice].
 """
 from __future__ import annotations
 
+import contextlib
 import io
-from typing import Iterator
+from typing import Collection, Iterator
 
 import av
 import numpy as np
@@ -21,7 +22,7 @@ class VideoDecodeError(RuntimeError):
 
 
 def write_video(path, frames: np.ndarray, fps: float = 25, codec: str | None = None) -> None:
-  """Encodes uint8 frames (T, H, W, 3) to `path` (.mp4 → h264/mpeg4, .avi → XVID-tagged mpeg4)."""
+  """Encodes uint8 frames (T, H, W, 3) to `path`: mpeg4 by default (XVID-tagged in .avi)."""
   frames = np.asarray(frames)
   if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
     raise ValueError(f"{path}: frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
@@ -45,30 +46,64 @@ def write_video(path, frames: np.ndarray, fps: float = 25, codec: str | None = N
       container.mux(packet)
 
 
-def iter_frames(path) -> Iterator[np.ndarray]:
-  """Yields the decoded RGB uint8 frames (H, W, 3) of any video PyAV can read."""
+@contextlib.contextmanager
+def _open(path):
+  """The container and its first video stream; PyAV's errors become VideoDecodeError."""
   try:
     with av.open(str(path)) as container:
       if not container.streams.video:
         raise VideoDecodeError(f"{path}: no video stream")
-      stream = container.streams.video[0]
-      stream.thread_type = "AUTO"
-      for frame in container.decode(stream):
-        yield frame.to_ndarray(format="rgb24")
+      yield container, container.streams.video[0]
   except VideoDecodeError:
     raise
   except (av.error.FFmpegError, OSError, ValueError) as e:  # corrupt / truncated / unsupported
     raise VideoDecodeError(f"{path}: {type(e).__name__}: {e}") from e
 
 
+def probe(path) -> tuple[int, float]:
+  """(frame count, average frame rate) from the container's header; no frame is decoded.
+
+  The count is the stream's own when the container stores it (mp4, avi); else (mkv, webm) it is
+  estimated as duration x rate, so it may be off by a few frames. Only a file without any duration
+  is demuxed to count its packets. The rate falls back to 25 when the header has none.
+  """
+  with _open(path) as (container, stream):
+    rate = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+    if stream.frames:
+      return stream.frames, rate
+    if stream.duration and stream.time_base:
+      seconds = float(stream.duration * stream.time_base)
+    else:
+      seconds = (container.duration or 0) / av.time_base
+    if seconds > 0:
+      return max(1, round(seconds * rate)), rate
+    return sum(1 for p in container.demux(stream) if p.size), rate
+
+
 def video_fps(path) -> float:
   """The average frame rate of the first video stream (falls back to 25)."""
-  try:
-    with av.open(str(path)) as container:
-      rate = container.streams.video[0].average_rate
-      return float(rate) if rate else 25.0
-  except (av.error.FFmpegError, OSError, IndexError) as e:
-    raise VideoDecodeError(f"{path}: {type(e).__name__}: {e}") from e
+  return probe(path)[1]
+
+
+def decode_frames(path, wanted: Collection[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+  """Yields (frame index, RGB uint8 (H, W, 3)) of the frames in `wanted` (None: every frame).
+
+  Only wanted frames are converted to RGB, and decoding stops after the last one.
+  """
+  last = max(wanted, default=-1) if wanted is not None else None
+  with _open(path) as (container, stream):
+    stream.thread_type = "AUTO"
+    for i, frame in enumerate(container.decode(stream)):
+      if last is not None and i > last:
+        return
+      if wanted is None or i in wanted:
+        yield i, frame.to_ndarray(format="rgb24")
+
+
+def iter_frames(path) -> Iterator[np.ndarray]:
+  """Yields the decoded RGB uint8 frames (H, W, 3) of any video PyAV can read."""
+  for _, frame in decode_frames(path):
+    yield frame
 
 
 def read_video(path) -> np.ndarray:

@@ -43,6 +43,10 @@ def frames_read(fusion: str, early_frames: int = 10, late_gap: int = 15) -> tupl
 class VideoNet(nn.Module):
   """video float32 (B, T, H, W, 3), mean-subtracted → scores (B, num_classes).
 
+  T is `num_frames` (1, 10, 16, 10; longer clips are fine, the first frames are read) or exactly
+  `len(frame_indices)`: the frames read, already gathered (the input pipeline decodes only those,
+  e.g. late fusion's frames 0 and 15).
+
   Pure function of (params, video, dropout rng): `apply({'params': p}, video, train=True,
   rngs={'dropout': rng})`. Any square input size works; the paper's are 170 (full) and 178
   (multires: two 89×89 streams).
@@ -71,12 +75,15 @@ class VideoNet(nn.Module):
   def __call__(self, video, train: bool = False):
     if video.ndim != 5 or video.shape[-1] != 3:
       raise ValueError(f"video must be (batch, time, height, width, 3), got {video.shape}")
-    if video.shape[1] < self.num_frames:
-      raise ValueError(f"{self.fusion} fusion reads {self.num_frames} frames, the clip has "
-                       f"{video.shape[1]}")
     idx = self.frame_indices
-    x = video[:, idx[0]:idx[-1] + 1] if idx == tuple(range(idx[0], idx[-1] + 1)) else \
-        video[:, list(idx)]
+    if video.shape[1] == len(idx) < self.num_frames:
+      x = video  # the clip holds exactly the frames read (late fusion: frames 0 and 15 gathered)
+    elif video.shape[1] >= self.num_frames:
+      x = video[:, idx[0]:idx[-1] + 1] if idx == tuple(range(idx[0], idx[-1] + 1)) else \
+          video[:, list(idx)]
+    else:
+      raise ValueError(f"{self.fusion} fusion reads frames {idx} of a {self.num_frames}-frame "
+                       f"clip (or exactly those {len(idx)} frames), the clip has {video.shape[1]}")
     tower = lambda name, last_pool: layers.Tower(  # noqa: E731
         self.width, temporal_spec(self.fusion, self.early_frames), last_pool,
         *self.lrn, name=name)
