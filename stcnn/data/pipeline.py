@@ -489,7 +489,11 @@ class EvalBatches:
     return self.num_batches
 
   def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-    return iter(self._dataset)
+    it = iter(self._dataset)
+    try:
+      yield from it
+    finally:  # stop the pass's worker processes and free their shared memory
+      getattr(it, "close", lambda: None)()
 
 
 def eval_batches(source, *, num_frames: int, crop_size: int, num_classes: int,
