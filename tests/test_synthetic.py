@@ -58,7 +58,7 @@ def test_expected_sizes_and_names():
   assert synthetic.get_preset("cpu").num_leaves == 24
   assert synthetic.get_preset("paper").frame_size == 200
   assert TINY.num_leaves == 8 and TINY.frame_size == 32
-  assert synthetic.class_names("tiny")[:2] == ["red_disc_slide_left", "red_disc_slide_right"]
+  assert synthetic.class_names("tiny")[:2] == ["red_disc_slide_up", "red_disc_slide_down"]
   assert synthetic.group_names("cpu") == ["ball_sports", "water_sports", "winter_sports",
                                           "combat_sports"]
   for name in synthetic.class_names("transfer"):
@@ -193,11 +193,26 @@ def test_motion_siblings_differ_frame_to_frame():
                                           num_frames=8, nuisance=False) for i in range(24)])
     return synthetic.motion_features(TINY, fr[:, :-2].reshape(-1, 32, 32, 3),
                                      fr[:, 2:].reshape(-1, 32, 32, 3))
-  left, right = motion(0), motion(1)  # red_disc_slide_left / _right: 0.5 window/s = 0.76 px / 2 fr
-  assert np.median(left[:, 0]) < -0.5 and np.median(right[:, 0]) > 0.5
-  assert abs(np.median(left[:, 1])) < 0.1
+  up, down = motion(0), motion(1)  # red_disc_slide_up / _down: 0.5 window/s = 0.76 px / 2 frames
+  assert np.median(up[:, 1]) < -0.5 and np.median(down[:, 1]) > 0.5
+  assert abs(np.median(up[:, 0])) < 0.1
   glide, hop = motion(6), motion(7)  # yellow_ring_glide / _hop: hopping moves vertically too
   assert np.median(hop[:, 3]) > 3 * np.median(glide[:, 3])
+
+
+@pytest.mark.parametrize("motion", sorted({m for ms in synthetic.MOTION_SETS for m in ms}))
+def test_every_motion_is_mirror_symmetric(motion):
+  """A horizontal flip (training augmentation) maps each class onto itself, never onto a sibling:
+  the distribution of (dx, dθ) equals that of (−dx, −dθ)."""
+  t = np.array([0.4, 1.0])
+  draws = np.array([np.concatenate([a[-1:] for a in synthetic._trajectory(
+      motion, np.random.default_rng([3, i]), t, 10.0)]) for i in range(4000)])  # (n, [dx, dy, dθ])
+  for col in (0, 2):
+    x = draws[:, col]
+    assert abs((x > 1e-9).mean() - (x < -1e-9).mean()) < 0.05, (motion, col)
+    levels = [0.05, 0.2, 0.35, 0.65, 0.8, 0.95]  # not 0.5: a ± bimodal median is unstable
+    q, q_mirror = np.quantile(x, levels), np.quantile(-x, levels)
+    assert np.abs(q - q_mirror).max() <= 0.1 * np.abs(x).mean() + 1e-9, (motion, col, q, q_mirror)
 
 
 def test_difficulty_probe_single_frame_is_at_chance_among_siblings():

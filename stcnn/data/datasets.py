@@ -18,8 +18,10 @@ from stcnn.data import builders
 
 
 def synthetic_path(config) -> str:
-  return os.path.join(os.path.expanduser(config.data.cache_dir),
-                      f"synthetic-{config.data.preset}-seed{config.data.synthetic_seed}")
+  from stcnn.data import synthetic
+  return os.path.join(
+      os.path.expanduser(config.data.cache_dir),
+      f"synthetic-{config.data.preset}-seed{config.data.synthetic_seed}-v{synthetic.FORMAT_VERSION}")
 
 
 def ensure_synthetic(config) -> str:

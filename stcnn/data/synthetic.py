@@ -6,9 +6,14 @@ made Sports-1M interesting [paper §2], at any size, with no download:
 * A class tree. Coarse groups ("ball_sports", "water_sports", ...) each own a *scene*: a background
   texture (grass with mowing stripes, waves, snow, a fighting mat with its ring, ...) that gives the
   context. Inside a group, leaves come in *looks* (a subject shape + colour: "red_disc") and every
-  look comes as `motions_per_look` *motion siblings* ("red_disc_slide_left", "red_disc_slide_right")
-  that differ ONLY in how the subject moves: direction, speed, rotation sense, hopping vs gliding,
-  periodic vs linear.
+  look comes as `motions_per_look` *motion siblings* ("red_disc_slide_up", "red_disc_slide_down")
+  that differ ONLY in how the subject moves: vertical direction, speed, spinning or not, hopping vs
+  gliding, periodic vs linear.
+* Every class is invariant under the paper's training augmentation, the horizontal flip [paper §2]:
+  no two classes differ by left vs right or clockwise vs anticlockwise (a flipped "slide_left" clip
+  would be a perfect "slide_right" one, and flip augmentation would make such siblings
+  indistinguishable). Where a motion has a horizontal sense (sideways slides, glides, hops, spins,
+  orbits) it is drawn at random per video, so each class's distribution is mirror-symmetric.
 * Motion siblings are identically distributed frame by frame, so a single-frame classifier is at
   chance between them while a model that sees several frames need not be. This holds by construction:
   the subject moves on a torus (it wraps around the edges of a central window) from a uniformly random
@@ -39,13 +44,13 @@ NumPy random streams; the encoded bytes are the same for the same FFmpeg build (
 
 Difficulty (`difficulty_probe`, measured on preset `cpu`, seed 0: multinomial logistic regression
 trained on 4 frames (pairs) of each of the 960 train videos, scored on 4 of each of the 384 val+test
-videos; standard error <= 0.026):
+videos, every sample mirrored with probability 0.5 as in training; standard error <= 0.026):
 
   features       leaf   group   look   siblings
   chance        0.042   0.250  0.083   0.500
-  single frame  0.485   0.938  0.904   0.538   (colour histograms of one frame)
-  frame pair    0.775   0.928  0.887   0.852   (+ Lucas-Kanade subject motion between t and t+1)
-  motion only   0.326   0.426  0.350   0.863
+  single frame  0.481   0.931  0.900   0.536   (colour histograms of one frame)
+  frame pair    0.757   0.917  0.870   0.851   (+ Lucas-Kanade subject motion between t and t+1)
+  motion only   0.398   0.515  0.428   0.855
 
 Appearance (group, look) is easy from one frame; the motion sibling is at chance from one frame and
 well above it from two, so the data set separates single-frame from temporal models by design.
@@ -79,7 +84,7 @@ import numpy as np
 
 from stcnn.data import video_io
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: mirror-symmetric motion classes (no left/right or cw/ccw siblings)
 SPLITS = ("train", "val", "test")
 
 # ----------------------------------------------------------------------------------------------------
@@ -211,9 +216,10 @@ COLOURS = {
     "purple": (0.45, 0.15, 0.65),
 }
 # Motion sibling sets, each ordered so that any prefix is a meaningful set of siblings.
+# Every motion is mirror-symmetric in distribution (module docstring): horizontal senses are random.
 MOTION_SETS = (
-    ("slide_left", "slide_right", "slide_up", "slide_down"),  # direction
-    ("spin_cw", "spin_ccw", "still", "wobble"),  # rotation sense / none / periodic
+    ("slide_up", "slide_down", "slide_sideways", "still"),  # direction (sideways: left or right)
+    ("spin", "still", "wobble", "spin_fast"),  # rotation (sense random) / none / periodic
     ("drift_slow", "drift_fast", "drift_medium", "still"),  # speed (heading random)
     ("glide", "hop", "sway", "orbit"),  # sliding vs bouncing vs periodic vs circular
 )
@@ -467,10 +473,11 @@ def _trajectory(motion: str, rng: np.random.Generator, t: np.ndarray, w: float):
   v = _SLIDE_SPEED * speed * w
   cyc = t / _PERIOD + phase
   if motion.startswith("slide_"):
-    ux, uy = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}[motion[6:]]
+    ux, uy = {"sideways": (sign, 0), "up": (0, -1), "down": (0, 1)}[motion[6:]]
     return ux * v * t, uy * v * t, zero
-  if motion in ("spin_cw", "spin_ccw"):  # θ grows → clockwise on screen (y down)
-    return zero, zero, (1 if motion == "spin_cw" else -1) * 2 * math.pi * _SPIN_RATE * speed * t
+  if motion in ("spin", "spin_fast"):  # sense random: θ grows → clockwise on screen (y down)
+    rate = _SPIN_RATE * (2.5 if motion == "spin_fast" else 1.0)
+    return zero, zero, sign * 2 * math.pi * rate * speed * t
   if motion == "still":
     return zero, zero, zero
   if motion == "wobble":
@@ -1002,13 +1009,18 @@ def _fit_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, steps: int = 40
   return lambda z: feats(z) @ w
 
 
-def _probe_samples(p: Preset, specs: list[VideoSpec], seed: int, per_video: int, gap: int):
-  """Single-frame and two-frame features of `per_video` random frame pairs of every video."""
+def _probe_samples(p: Preset, specs: list[VideoSpec], seed: int, per_video: int, gap: int,
+                   flip: bool = True):
+  """Single-frame and two-frame features of `per_video` random frame pairs of every video, each
+  pair mirrored with probability 0.5 when `flip` (the paper's augmentation, as a model sees it)."""
   apps, mots, labels = [], [], []
   for s in specs:
     rng = np.random.default_rng([seed, s.index, 7])
     t = rng.integers(0, s.num_frames - gap, per_video)
     frames = render_spec(p, s, np.concatenate([t, t + gap]))
+    if flip:
+      mirror = np.tile(rng.random(per_video) < 0.5, 2)
+      frames[mirror] = frames[mirror, :, ::-1]
     apps.append(appearance_features(p, frames[:per_video]))
     mots.append(motion_features(p, frames[:per_video], frames[per_video:]))
     labels += [s.labels[0]] * per_video
@@ -1027,10 +1039,13 @@ def _probe_scores(p: Preset, logits: np.ndarray, y: np.ndarray) -> dict:
 
 
 def difficulty_probe(preset: str | Preset = "cpu", seed: int = 0, frames_per_video: int = 4,
-                     gap: int = 1, max_videos_per_class: int | None = None) -> dict:
+                     gap: int = 1, max_videos_per_class: int | None = None,
+                     flip: bool = True) -> dict:
   """Measures how hard the data set is for single-frame vs two-frame linear baselines.
 
-  Frames are rendered (pre-codec) from the plan; train on the train split, score val + test (UCF
+  Frames are rendered (pre-codec) from the plan and, with `flip`, mirrored at random like training
+  clips (so a class told apart only by a left/right sense would show up here at chance); train on
+  the train split, score val + test (UCF
   layout: split 1). Frames of one video are correlated, so the standard error reported is the bound
   0.5 / sqrt(test videos). Features: "single_frame" = colour histograms of one frame (frame + window);
   "frame_pair" = the same plus `motion_features` of frames t and t+gap; "motion_only" = the latter
@@ -1052,8 +1067,8 @@ def difficulty_probe(preset: str | Preset = "cpu", seed: int = 0, frames_per_vid
     train, test = [s for s in specs if s.split == "train"], [s for s in specs if s.split != "train"]
   if max_videos_per_class:
     train, test = _limit(train, max_videos_per_class), _limit(test, max_videos_per_class)
-  a_tr, m_tr, y_tr = _probe_samples(p, train, seed, frames_per_video, gap)
-  a_te, m_te, y_te = _probe_samples(p, test, seed, frames_per_video, gap)
+  a_tr, m_tr, y_tr = _probe_samples(p, train, seed, frames_per_video, gap, flip)
+  a_te, m_te, y_te = _probe_samples(p, test, seed, frames_per_video, gap, flip)
   sets = {"single_frame": (a_tr, a_te), "frame_pair": (np.concatenate([a_tr, m_tr], 1),
                                                        np.concatenate([a_te, m_te], 1)),
           "motion_only": (m_tr, m_te)}
