@@ -159,7 +159,15 @@ def run_isolated(fn: Callable[[Any], Any], tasks: Iterable[Any], workers: int,
         task, alone = queue.popleft()
         if pool is None:
           pool = futures.ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"))
-        inflight.append((task, alone, pool.submit(fn, task)))
+        try:
+          inflight.append((task, alone, pool.submit(fn, task)))
+        except futures.BrokenExecutor:  # a worker died since the last submit: handled below
+          queue.appendleft((task, alone))
+          break
+      if not inflight:  # broken before anything was in flight: start a fresh pool
+        _kill(pool)
+        pool = None
+        continue
       task, alone, future = inflight.popleft()
       try:
         yield future.result(timeout=timeout)
