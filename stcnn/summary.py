@@ -7,6 +7,8 @@ LRN, pooling and ReLU are not counted. Nothing is computed: shapes come from `ja
 """
 from __future__ import annotations
 
+import io
+
 
 import jax
 import jax.numpy as jnp
@@ -69,7 +71,7 @@ def render(config, rows, total_params, total_flops) -> str:
     table.add_column(col, justify=justify)
   for name, shape, n_params, flops in rows:
     table.add_row(name, str(shape), f"{n_params:,}" if n_params else "", f"{flops / 1e9:.3f}")
-  console = Console(width=100, record=True, file=open("/dev/null", "w"), color_system=None)
+  console = Console(width=100, record=True, file=io.StringIO(), color_system=None)
   console.print(table)
   return (console.export_text() +
           f"total params {total_params:,}, forward GFLOPs {total_flops / 1e9:.2f}")
