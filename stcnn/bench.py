@@ -189,7 +189,7 @@ def bench_data(argv) -> None:
     from stcnn.data import builders  # pylint: disable=g-import-not-at-top
     data = builders.load(FLAGS.data)
     source = data.source(FLAGS.split)
-    index = data.index(FLAGS.split) if hasattr(data, "index") else None
+    index = data.index(FLAGS.split)
     num_classes, frame_size = data.num_classes, data.frame_size
     what = f"{data.builder_dir} [{FLAGS.split}]: {_describe(source, index)}"
   else:

@@ -51,9 +51,6 @@ class Checkpointer:
   def latest_step(self):
     return self.mgr.latest_step()
 
-  def best_step(self):
-    return self.mgr.best_step()
-
   def reached_preemption(self, step: int) -> bool:
     return self.mgr.reached_preemption(step)
 

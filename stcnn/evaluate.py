@@ -48,10 +48,9 @@ class Evaluator:
     self.mesh = mesh
     self.split = split
     self.batch_size = config.eval_batch_size
-    offsets = models.frames_read(config.model.fusion, config.model.early_frames,
-                                 config.model.late_gap)
+    offsets = models.frame_offsets(config)
     source = data.source(split)
-    index = data.index(split) if hasattr(data, "index") else None
+    index = data.index(split)
     self.plan = pipeline.eval_plan(
         source, num_frames=len(offsets), num_classes=config.num_classes,
         clips_per_video=clips, views=views, frame_offsets=offsets, index=index,

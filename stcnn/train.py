@@ -154,8 +154,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data = datasets.load(config)
   config = resolve_hierarchy(config, data, workdir)
   check_config(config, data)
-  offsets = models.frames_read(config.model.fusion, config.model.early_frames,
-                               config.model.late_gap)
+  offsets = models.frame_offsets(config)
   num_frames = len(offsets)  # the pipeline decodes only the frames the network reads
 
   def make_train_iter(start_step=0):

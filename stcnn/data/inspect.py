@@ -141,10 +141,9 @@ def main(argv):
     from stcnn import models  # pylint: disable=g-import-not-at-top
     from stcnn.data import datasets  # pylint: disable=g-import-not-at-top
     data = datasets.load(FLAGS.config)
-    m = FLAGS.config.model
-    offsets = models.frames_read(m.fusion, m.get("early_frames", 10), m.get("late_gap", 15))
+    offsets = models.frame_offsets(FLAGS.config)
     mean = FLAGS.config.data.get("mean", transforms.MEAN)
-    crop = FLAGS.crop_size or m.input_size
+    crop = FLAGS.crop_size or FLAGS.config.model.input_size
   else:
     data = builders.load(FLAGS.data)
     crop = FLAGS.crop_size or transforms.crop_size_for(data.frame_size)
@@ -154,7 +153,7 @@ def main(argv):
   for i, split in enumerate(splits):
     print(f"{data.builder_dir} [{split}]")
     source = data.source(split)
-    index = data.index(split) if hasattr(data, "index") else None
+    index = data.index(split)
     if i:
       stats = pipeline.dataset_stats(source, num_classes=data.num_classes, clip_frames=span,
                                      index=index)

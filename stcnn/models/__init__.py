@@ -59,7 +59,13 @@ def build(config) -> VideoNet:
       early_frames=m.get("early_frames", 10), late_gap=m.get("late_gap", 15))
 
 
+def frame_offsets(config) -> tuple[int, ...]:
+  """The clip frames this config's network reads (late fusion: (0, 15)); the input pipeline
+  decodes only these."""
+  m = config.model
+  return frames_read(m.fusion, m.get("early_frames", 10), m.get("late_gap", 15))
+
+
 def num_frames(config) -> int:
   """How many frames a clip for this config's network must have (1, 10, 16, 10)."""
-  m = config.model
-  return max(frames_read(m.fusion, m.get("early_frames", 10), m.get("late_gap", 15))) + 1
+  return max(frame_offsets(config)) + 1
