@@ -23,6 +23,7 @@ setup(
         "absl-py>=1.0",
         "av>=12",
         "numpy>=1.24",
+        "scipy>=1.11",
         "pillow>=10",
         "tensorboardX>=2.6",
         "tqdm>=4.60",

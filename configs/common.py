@@ -8,14 +8,34 @@ Recognised everywhere:
   fusion=  single|early|late|slow      streams=  full|multires|fovea|context
 Any other key can be overridden with `--config.key=value` on the command line.
 """
+import dataclasses
+
 import ml_collections
 
-# Paper [§2]: stored 200×200 frames; full-frame nets crop 170, multires nets 178.
-PAPER_FRAME, FULL_CROP, MULTIRES_CROP = 200, 170, 178
-VARIANTS = {  # frame size, full crop, multires crop (even), width, data preset, batch
-    "paper": (PAPER_FRAME, FULL_CROP, MULTIRES_CROP, 1.0, "paper", 32),
-    "cpu": (64, 54, 56, 0.25, "cpu", 32),
-    "tiny": (32, 28, 28, 0.0625, "tiny", 8),
+from stcnn.data import sports1m, synthetic, transforms
+from stcnn.models import fusion as fusion_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """A size of the whole setup: stored frames, network width, synthetic preset, batch, schedule."""
+  frame_size: int  # stored frames (paper: 200); crops follow transforms.crop_size_for
+  width: float  # channel multiplier of every layer
+  preset: str  # synthetic data set preset
+  batch_size: int  # global; [paper] 32 per replica
+  total_steps: int
+  log_every: int
+  eval_every: int
+  checkpoint_every: int
+
+  def crop_size(self, streams: str) -> int:
+    return transforms.crop_size_for(self.frame_size, multires=streams != "full")
+
+
+VARIANTS = {
+    "paper": Variant(transforms.PAPER_FRAME_SIZE, 1.0, "paper", 32, 5_000_000, 100, 20_000, 5000),
+    "cpu": Variant(64, 0.25, "cpu", 32, 1500, 25, 500, 250),
+    "tiny": Variant(32, 0.0625, "tiny", 8, 20, 5, 10, 10),
 }
 
 
@@ -39,32 +59,34 @@ def get_config(arg: str = "", fusion: str = "single", streams: str = "full"):
   """The full config; the per-model files call this with their fusion/streams."""
   a = parse_arg(arg, cpu=False, tiny=False, fusion=fusion, streams=streams)
   variant = "tiny" if a.tiny else "cpu" if a.cpu else "paper"
-  frame, full_crop, multires_crop, width, preset, batch = VARIANTS[variant]
+  v = VARIANTS[variant]
 
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.variant = variant
-  c.num_classes = 487 if variant == "paper" else {"cpu": 24, "tiny": 8}[variant]
+  # The paper's network is Sports-1M's (487 classes); the small variants fit their synthetic preset.
+  c.num_classes = (len(sports1m.LABELS) if variant == "paper" else
+                   synthetic.get_preset(v.preset).num_leaves)
 
   c.model = ml_collections.ConfigDict()
   c.model.fusion = a.fusion
   c.model.streams = a.streams
-  c.model.width = width
+  c.model.width = v.width
   c.model.dropout = 0.5  # [choice] the paper does not report dropout for Sports-1M
-  c.model.head = "flat"  # flat (paper) | tree (hierarchical, PAPER.md §5)
+  c.model.head = "flat"  # flat (paper) | tree (hierarchical, docs/paper.md §5)
   c.model.hierarchy = ""  # hierarchy.json path; '' = the data set's own (synthetic ships one)
-  c.model.input_size = full_crop if a.streams == "full" else multires_crop
-  c.model.early_frames = 10
-  c.model.late_gap = 15
+  c.model.input_size = v.crop_size(a.streams)
+  c.model.early_frames = fusion_lib.EARLY_FRAMES
+  c.model.late_gap = fusion_lib.LATE_GAP
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "synthetic"  # synthetic | prepared (a `stcnn.data.prepare` output at data.path)
-  c.data.preset = preset  # synthetic preset: tiny | cpu | paper | transfer
+  c.data.preset = v.preset  # synthetic preset: tiny | cpu | paper | transfer
   c.data.synthetic_seed = 0  # the synthetic data set's generator seed
   c.data.path = ""  # prepared data set; '' = the synthetic one, generated and cached on first use
   c.data.cache_dir = "~/.cache/stcnn"
-  c.data.frame_size = frame  # stored frame size (paper: 200)
-  c.data.mean = 117.0  # [paper] subtracted from raw pixel values
+  c.data.frame_size = v.frame_size  # stored frame size (paper: 200)
+  c.data.mean = transforms.MEAN  # [paper] subtracted from raw pixel values
   c.data.train_split = "train"
   c.data.eval_split = "val"
   c.data.test_split = "test"
@@ -74,8 +96,8 @@ def get_config(arg: str = "", fusion: str = "single", streams: str = "full"):
   c.data.max_eval_videos = 0  # 0 = all
   c.data.ucf_split = 1  # UCF-101-layout data sets (the synthetic `transfer` preset): split 1..3
 
-  c.batch_size = batch  # global; [paper] 32 per replica
-  c.eval_batch_size = 4 * batch
+  c.batch_size = v.batch_size  # global; [paper] 32 per replica
+  c.eval_batch_size = 4 * v.batch_size
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.lr = 1e-3  # [paper]
   c.optimizer.momentum = 0.9  # [paper]
@@ -84,10 +106,10 @@ def get_config(arg: str = "", fusion: str = "single", streams: str = "full"):
   c.optimizer.plateau_patience = 3  # evals without improvement before lowering
   c.optimizer.grad_clip = 0.0  # 0 = off (paper: none)
 
-  c.total_steps = {"paper": 5_000_000, "cpu": 1500, "tiny": 20}[variant]
-  c.log_every = {"paper": 100, "cpu": 25, "tiny": 5}[variant]
-  c.eval_every = {"paper": 20_000, "cpu": 500, "tiny": 10}[variant]
-  c.checkpoint_every = {"paper": 5000, "cpu": 250, "tiny": 10}[variant]
+  c.total_steps = v.total_steps
+  c.log_every = v.log_every
+  c.eval_every = v.eval_every
+  c.checkpoint_every = v.checkpoint_every
   c.keep_checkpoints = 3
   c.init_from = ""  # transfer learning: a workdir or checkpoint dir
   c.finetune = "all"  # top | top3 | all   (what init_from trains; Table 3)

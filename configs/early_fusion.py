@@ -1,8 +1,14 @@
-r"""Early fusion, T=10 (Table 1: 38.9 / 57.7 / 76.8).
+r"""Early fusion: conv1 spans T=10 contiguous frames, 11×11×3×10 filters (docs/paper.md §1).
 
-  python -m stcnn.main --config=configs/early_fusion.py:cpu --workdir=/tmp/early_fusion   # 2-core CPU, minutes
+Reproduces Table 1, Sports-1M test: clip hit@1 38.9, video hit@1 57.7, video hit@5 76.8.
+
+  python -m stcnn.main --config=configs/early_fusion.py:cpu --workdir=/tmp/early_fusion
   python -m stcnn.main --config=configs/early_fusion.py --workdir=DIR --config.data.name=prepared \
-      --config.data.path=SPORTS1M_PREPARED                                  # the paper's setting
+      --config.data.path=SPORTS1M_PREPARED                     # the paper's setting
+
+`:cpu` (2-core CPU, no GPU; synthetic `cpu` data set, 1,500 steps): not yet measured
+(the reproduction study, experiments/, will fill this).
+Paper setting (Sports-1M on accelerators): not yet measured.
 Args (after ':'): cpu | tiny, fusion=..., streams=...; see configs/common.py.
 """
 from configs import common

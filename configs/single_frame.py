@@ -1,8 +1,14 @@
-r"""Single-frame network (Table 1: 41.1 clip@1 / 59.3 video@1 / 77.7 video@5).
+r"""Single-frame network: one frame of each clip, 170×170 crops (docs/paper.md §1).
 
-  python -m stcnn.main --config=configs/single_frame.py:cpu --workdir=/tmp/single_frame   # 2-core CPU, minutes
+Reproduces Table 1, Sports-1M test: clip hit@1 41.1, video hit@1 59.3, video hit@5 77.7.
+
+  python -m stcnn.main --config=configs/single_frame.py:cpu --workdir=/tmp/single_frame
   python -m stcnn.main --config=configs/single_frame.py --workdir=DIR --config.data.name=prepared \
-      --config.data.path=SPORTS1M_PREPARED                                  # the paper's setting
+      --config.data.path=SPORTS1M_PREPARED                     # the paper's setting
+
+`:cpu` (2-core CPU, no GPU; synthetic `cpu` data set, 1,500 steps): not yet measured
+(the reproduction study, experiments/, will fill this).
+Paper setting (Sports-1M on accelerators): not yet measured.
 Args (after ':'): cpu | tiny, fusion=..., streams=...; see configs/common.py.
 """
 from configs import common

@@ -1,16 +1,19 @@
-r"""Transfer to UCF-101 from a Sports-1M-trained slow-fusion net (Table 3, 3-split accuracy):
-scratch 41.3%, fine-tune top layer 64.1%, top 3 layers 65.4%, all layers 62.2%.
+r"""Transfer to UCF-101 from a Sports-1M slow-fusion net (docs/paper.md §3, §4).
 
-  # 1. pre-train on the (synthetic) sports data; 2. fine-tune on the (synthetic) UCF-101 role:
+Reproduces Table 3 (UCF-101, mean accuracy over the 3 splits): from scratch 41.3%, fine-tune the
+top layer 64.1%, the top 3 layers 65.4%, all layers 62.2%.
+  # pre-train on the synthetic sports data, then fine-tune on its UCF-101 stand-in (`transfer`):
   python -m stcnn.main --config=configs/slow_fusion.py:cpu --workdir=/tmp/sports_slow
   python -m stcnn.main --config=configs/transfer_ucf101.py:cpu,finetune=top3,split=1 \
       --config.init_from=/tmp/sports_slow --workdir=/tmp/ucf_top3_s1
-  # the real UCF-101 (prepared with `python -m stcnn.data.prepare --dataset=ucf101 --split=1`):
+  # the real UCF-101, prepared with `python -m stcnn.data.prepare --dataset=ucf101 --split=1`:
   python -m stcnn.main --config=configs/transfer_ucf101.py:finetune=top3 \
       --config.data.path=UCF101_SPLIT1_PREPARED --config.init_from=SPORTS1M_WORKDIR --workdir=DIR
-Args: cpu | tiny, finetune=top|top3|all|scratch, split=1|2|3, fusion=..., streams=....
-Fine-tuning keeps 10% of the FC units (dropout 0.9) [paper]; UCF-101 is evaluated on 50 clips a
-video [paper]. UCF-101 has no validation split [paper]: the lr plateau watches the test split.
+Args: cpu | tiny, finetune=top|top3|all|scratch (scratch: no init_from), split=1|2|3, fusion=...,
+streams=.... Fine-tuning keeps 10% of the FC units (dropout 0.9) and evaluates 50 clips a video
+[paper]; UCF-101 has no validation split, so the lr plateau watches the test split.
+`:cpu` (2-core CPU, no GPU; synthetic `transfer` data set, 600 steps): not yet measured
+(the reproduction study, experiments/, will fill this). Paper setting: not yet measured.
 """
 from configs import common
 

@@ -18,6 +18,8 @@ import orbax.checkpoint as ocp
 from absl import logging
 from orbax.checkpoint import checkpoint_managers as cm
 
+from stcnn import fileio
+
 # Keys that decide the parameters' shapes (a resume must match them exactly).
 MODEL_KEYS = ("fusion", "streams", "width", "head", "input_size", "early_frames", "late_gap")
 
@@ -56,12 +58,9 @@ class Checkpointer:
 
   def write_config(self) -> None:
     if jax.process_index() == 0:
-      os.makedirs(self.workdir, exist_ok=True)
-      with open(os.path.join(self.workdir, "config.json"), "w") as f:
-        f.write(self.config.to_json_best_effort(indent=2))
-        f.write("\n")
-      with open(os.path.join(self.workdir, "data_fingerprint.txt"), "w") as f:
-        f.write(self.fingerprint + "\n")
+      fileio.write_text(os.path.join(self.workdir, "config.json"),
+                        self.config.to_json_best_effort(indent=2) + "\n")
+      fileio.write_text(os.path.join(self.workdir, "data_fingerprint.txt"), self.fingerprint + "\n")
 
   def save(self, step: int, state, iterator, metrics: dict | None = None) -> None:
     meta = {"step": int(step), "fingerprint": self.fingerprint,
@@ -115,7 +114,8 @@ class Checkpointer:
     self.mgr.close()
 
 
-def _manager(path: str):
+def open_manager(path: str) -> ocp.CheckpointManager:
+  """Read-only manager of a workdir or its checkpoints/ dir (else FileNotFoundError); close it."""
   path = os.path.abspath(os.path.expanduser(path))
   if os.path.isdir(os.path.join(path, "checkpoints")):
     path = os.path.join(path, "checkpoints")
@@ -131,7 +131,7 @@ def _manager(path: str):
 
 def load_params(path: str, which: str = "latest"):
   """Params (numpy pytree) and step of a workdir's checkpoint: which = latest | best | <step>."""
-  mgr = _manager(path)
+  mgr = open_manager(path)
   step = {"latest": mgr.latest_step, "best": mgr.best_step}.get(which, lambda: int(which))()
   if step is None and which == "best":
     step = mgr.latest_step()

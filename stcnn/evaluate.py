@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from stcnn import metrics, models, parallel
+from stcnn import fileio, metrics, models, parallel
 
 
 class Evaluator:
@@ -55,12 +55,10 @@ class Evaluator:
         source, num_frames=len(offsets), num_classes=config.num_classes,
         clips_per_video=clips, views=views, frame_offsets=offsets, index=index,
         max_videos=max_videos)
-    self.batches = pipeline.eval_batches(
-        source, num_frames=len(offsets), crop_size=config.model.input_size,
-        num_classes=config.num_classes, clips_per_video=clips, views=views,
-        batch_size=config.eval_batch_size, mean=config.data.mean,
-        process_index=jax.process_index(), process_count=jax.process_count(),
-        frame_offsets=offsets, plan=self.plan, worker_count=config.data.worker_count)
+    self.batches = pipeline.EvalBatches(
+        source, self.plan, crop_size=config.model.input_size, batch_size=config.eval_batch_size,
+        mean=config.data.mean, process_index=jax.process_index(),
+        process_count=jax.process_count(), worker_count=config.data.worker_count)
     self.groups = _groups(data.hierarchy, config.num_classes)
     model = models.build(config)
 
@@ -79,21 +77,13 @@ class Evaluator:
 
   def run(self, params, step: int = -1) -> dict:
     plan = self.plan
-    labels = plan.video_labels > 0
-    sums = np.zeros(labels.shape, np.float64)
-    counts = np.zeros(plan.num_videos, np.int64)
-    clip_hits = 0
+    acc = metrics.VideoAccumulator(plan.video_labels > 0, plan.views, plan.first_labels)
 
     def accumulate(k, probs):
-      nonlocal clip_hits
-      probs = np.asarray(probs, np.float64)
       first = k * self.batch_size // plan.views  # the batch's first clip
       n = min(len(probs) // plan.views, len(plan.clips) - first)  # the rest is padding
-      clip_p = probs[:n * plan.views].reshape(n, plan.views, -1).mean(1)
-      video = plan.clips[first:first + n, 0]
-      clip_hits += int(metrics.hits_at_k(clip_p, labels[video], 1).sum())
-      np.add.at(sums, video, clip_p)
-      np.add.at(counts, video, 1)
+      videos = np.repeat(plan.clips[first:first + n, 0], plan.views)
+      acc.add(np.asarray(probs)[:n * plan.views], videos)
 
     pending = None  # dispatch batch k+1 before fetching batch k's result
     for k, batch in enumerate(self.batches):
@@ -103,12 +93,10 @@ class Evaluator:
       pending = (k, out)
     if pending is not None:
       accumulate(*pending)
-    if (counts == 0).any():
-      raise ValueError(f"{self.split}: {int((counts == 0).sum())} videos got no clip")
-    result = {"clip_hit@1": clip_hits / len(plan.clips)}
-    result.update(metrics.video_metrics(sums / counts[:, None], labels,
-                                        primary_labels=plan.first_labels))
-    result["num_clips"] = len(plan.clips)
+    try:
+      result = acc.result()
+    except ValueError as e:
+      raise ValueError(f"{self.split}: {e}") from e
     if self.groups:
       result["group_mean_ap"] = metrics.group_mean_ap(result["per_class_ap"], self.groups)
     result["step"] = int(step)
@@ -147,9 +135,8 @@ def save_result(workdir: str, split: str, step: int, result: dict, protocol: dic
   """Writes eval_<split>_<step>.json (metrics + per-class AP + confusion + protocol)."""
   path = os.path.join(workdir, f"eval_{split}_{step}.json")
   if jax.process_index() == 0:
-    with open(path, "w") as f:
-      json.dump(_json_safe({"step": step, "split": split, "protocol": protocol,
-                            "metrics": result}), f)
+    fileio.write_json(path, _json_safe({"step": step, "split": split, "protocol": protocol,
+                                        "metrics": result}), indent=None)
   return path
 
 
@@ -161,7 +148,7 @@ def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.load(f))
 
 
-# --------------------------------------------------------------------------------------------- CLI
+# ---------------------------------------------------------------------------------------------- CLI
 FLAGS = flags.FLAGS
 
 

@@ -1,7 +1,7 @@
 """Evaluation metrics of the paper, as pure numpy functions.
 
-The trainer and the evaluator accumulate per-clip-view softmax outputs on the host and call these
-functions at the end of an evaluation pass. Nothing here touches JAX; inputs may be any array-likes
+The evaluator streams per-clip-view softmax outputs into a `VideoAccumulator` on the host and reads
+every metric from it at the end of a pass. Nothing here touches JAX; inputs may be any array-likes
 (numpy or JAX arrays, lists).
 
 Protocol [paper §4]: "20 clips sampled per video, each clip seen 4 times (different crops and flips),
@@ -23,7 +23,7 @@ Conventions used throughout:
 * Clip hit@1 [choice, following the paper's text "every clip is propagated through the network 4
   times ... and the network class predictions are averaged to produce a more robust estimate of the
   class probabilities for the clip"]: the accuracy of each clip's prediction averaged over its
-  views. `views=1` (or a `clip_index` that gives every row its own clip) measures single views.
+  views. `views=1` measures single views.
 * Average precision [choice]: non-interpolated AP with scikit-learn's `average_precision_score`
   semantics, i.e. AP = Σ_t (R_t − R_{t−1}) · P_t over the distinct score thresholds t. Equivalently,
   the mean over positives of the precision at the positive's rank, where all examples tied with
@@ -73,94 +73,68 @@ def _as_index(index, n: int, num_segments: int, name: str) -> np.ndarray:
   return index
 
 
-def _segment_mean(values: np.ndarray, segment_ids: np.ndarray, num_segments: int):
-  """Mean of the rows of `values` (N, C) per segment id; returns (means, counts).
+class VideoAccumulator:
+  """Streams clip-view probabilities into per-video predictions: the one home of the aggregation.
 
-  Segments with no rows get a mean of zero and a count of zero. Sort-based (np.add.reduceat), so
-  it stays fast for millions of rows; sums accumulate in float64.
+  Rows arrive clip-major, the `views` views of a clip contiguous (row r of a batch is view r % views
+  of the batch's clip r // views). A clip's prediction is the mean over its unmasked views (a clip
+  whose views are all masked, i.e. batch padding, is dropped); a video's is the mean over all its
+  unmasked rows (clips × views), kept as float64 sums so memory is (num_videos × C) however many
+  clips there are. `result()` gives every metric of the paper.
   """
-  num_classes = values.shape[1]
-  sums = np.zeros((num_segments, num_classes), np.float64)
-  counts = np.bincount(segment_ids, minlength=num_segments)
-  if segment_ids.size:
-    order = np.argsort(segment_ids, kind="stable")
-    sorted_ids = segment_ids[order]
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    sums[sorted_ids[starts]] = np.add.reduceat(values[order], starts, axis=0, dtype=np.float64)
-  means = sums / np.maximum(counts, 1)[:, None]
-  return means, counts
 
+  def __init__(self, labels_multi_hot, views: int = 4, primary_labels=None):
+    self.labels = _as_labels(labels_multi_hot, np.shape(labels_multi_hot))
+    if self.labels.ndim != 2:
+      raise ValueError(f"labels_multi_hot must be (num_videos, C), got {self.labels.shape}")
+    if views < 1:
+      raise ValueError(f"views must be >= 1, got {views}")
+    self.views = views
+    self.primary_labels = primary_labels
+    self.sums = np.zeros(self.labels.shape, np.float64)
+    self.rows = np.zeros(len(self.labels), np.int64)
+    self.clips = 0
+    self.clip_hits = 0
 
-def video_predictions(clip_probs, video_index, num_videos: int, mask=None) -> np.ndarray:
-  """Video-level predictions: the mean of the softmax over all clips × views of each video.
+  def add(self, probs, video_index, mask=None) -> None:
+    """Adds (N, C) rows of whole clips; `video_index` (N,) their videos; `mask` False = padding."""
+    probs = _as_probs(probs, "probs").astype(np.float64)
+    n, num_classes = probs.shape
+    if num_classes != self.labels.shape[1]:
+      raise ValueError(f"probs have {num_classes} classes, the labels {self.labels.shape[1]}")
+    if n % self.views:
+      raise ValueError(f"{n} rows are not a whole number of clips of {self.views} views")
+    mask = _as_mask(mask, n)
+    video_index = _as_index(np.where(mask, video_index, 0), n, len(self.labels), "video_index")
+    clip_video = video_index.reshape(-1, self.views)
+    clip_mask = mask.reshape(-1, self.views)
+    if np.any(clip_mask & (clip_video != clip_video[:, :1])):
+      raise ValueError("the views of a clip belong to different videos")
+    weights = clip_mask[..., None].astype(np.float64)
+    view_sums = (probs.reshape(-1, self.views, num_classes) * weights).sum(1)
+    counts = clip_mask.sum(1)
+    kept = counts > 0
+    clip_p = view_sums[kept] / counts[kept, None]
+    videos = clip_video[kept, 0]
+    self.clips += int(kept.sum())
+    self.clip_hits += int(hits_at_k(clip_p, self.labels[videos], 1).sum())
+    np.add.at(self.sums, videos, view_sums[kept])
+    np.add.at(self.rows, videos, counts[kept])
 
-  Args:
-    clip_probs: (N, C) class probabilities, one row per clip view.
-    video_index: (N,) int, the video (in [0, num_videos)) each row belongs to.
-    num_videos: number of videos.
-    mask: optional (N,) bool; rows with False (batch padding) are ignored.
+  def video_predictions(self) -> np.ndarray:
+    """(num_videos, C) float64: each video's mean over its rows; raises if a video has none."""
+    if np.any(self.rows == 0):
+      missing = np.flatnonzero(self.rows == 0)
+      raise ValueError(f"{missing.size} of {len(self.rows)} videos have no clip, e.g. "
+                       f"{missing[:10].tolist()}")
+    return self.sums / self.rows[:, None]
 
-  Returns:
-    (num_videos, C) float64 averaged probabilities.
-
-  Raises:
-    ValueError: if a video has no (unmasked) row.
-  """
-  clip_probs = _as_probs(clip_probs, "clip_probs")
-  n = clip_probs.shape[0]
-  mask = _as_mask(mask, n)
-  video_index = _as_index(video_index, n, num_videos, "video_index")
-  means, counts = _segment_mean(clip_probs[mask], video_index[mask], num_videos)
-  if np.any(counts == 0):
-    missing = np.flatnonzero(counts == 0)
-    raise ValueError(f"{missing.size} of {num_videos} videos have no clip, e.g. {missing[:10].tolist()}")
-  return means
-
-
-def clip_predictions(clip_probs, video_index, views: int = 4, mask=None, clip_index=None):
-  """Averages the views of each clip: returns (probs (K, C), video of each clip (K,)).
-
-  The rows are grouped into clips by `clip_index` if given, else clip-major with the `views` views
-  of a clip contiguous (row r belongs to clip r // views, so N must be a multiple of `views`).
-  Masked rows are ignored: a clip with some masked views is averaged over the others, a clip with
-  all views masked is dropped. All views of a clip must belong to the same video.
-
-  Args:
-    clip_probs: (N, C) class probabilities, one row per clip view.
-    video_index: (N,) int, the video of each row.
-    views: views per clip, used when `clip_index` is None.
-    mask: optional (N,) bool; False rows are ignored.
-    clip_index: optional (N,) non-negative int clip id of each row (any ids, need not be dense).
-
-  Returns:
-    probs: (K, C) float64, view-averaged probabilities of the K clips with an unmasked view,
-      ordered by clip id.
-    clip_video: (K,) int64, the video of each of these clips.
-  """
-  clip_probs = _as_probs(clip_probs, "clip_probs")
-  n = clip_probs.shape[0]
-  mask = _as_mask(mask, n)
-  video_index = np.asarray(video_index).astype(np.int64)
-  if video_index.shape != (n,):
-    raise ValueError(f"video_index must have shape ({n},), got {video_index.shape}")
-  if clip_index is None:
-    if views < 1 or n % views:
-      raise ValueError(f"{n} rows are not a whole number of clips of {views} views")
-    clip_index = np.arange(n) // views
-  else:
-    clip_index = np.asarray(clip_index)
-    if clip_index.shape != (n,) or (n and clip_index.min() < 0):
-      raise ValueError(f"clip_index must be a non-negative int array of shape ({n},)")
-  # Renumber the kept clips densely, in increasing clip id.
-  ids, dense = np.unique(clip_index[mask], return_inverse=True)
-  dense = dense.reshape(-1)
-  means, _ = _segment_mean(clip_probs[mask], dense, ids.size)
-  kept_videos = video_index[mask]
-  clip_video = np.zeros((ids.size,), np.int64)
-  clip_video[dense] = kept_videos
-  if np.any(clip_video[dense] != kept_videos):
-    raise ValueError("the views of a clip belong to different videos")
-  return means, clip_video
+  def result(self, topk: Sequence[int] = (1, 5)) -> dict:
+    """clip_hit@1 (view-averaged clips), the video metrics of `video_metrics`, num_clips."""
+    out = {"clip_hit@1": self.clip_hits / max(self.clips, 1)}
+    out.update(video_metrics(self.video_predictions(), self.labels, topk, self.primary_labels))
+    out["num_clips"] = self.clips
+    return out
 
 
 def hits_at_k(probs, labels_multi_hot, k: int) -> np.ndarray:
@@ -304,50 +278,14 @@ def group_mean_ap(per_class_ap_values, groups: Mapping[str, Sequence[int]]) -> d
   return out
 
 
-def evaluate_predictions(clip_probs, video_index, labels_multi_hot_per_video, num_videos: int,
-                         mask=None, views: int = 4, topk: Sequence[int] = (1, 5), *,
-                         clip_index=None, primary_labels=None) -> dict:
-  """All the paper's metrics from the accumulated per-clip-view probabilities.
-
-  Args:
-    clip_probs: (N, C) softmax outputs, one row per clip view, clip-major with the `views` views of
-      a clip contiguous (unless `clip_index` is given).
-    video_index: (N,) int video of each row, in [0, num_videos).
-    labels_multi_hot_per_video: (num_videos, C) bool.
-    num_videos: number of videos; each must have at least one unmasked row.
-    mask: optional (N,) bool, False for padding rows.
-    views: views per clip (4 in the paper); clip hit@1 is measured on view-averaged clips.
-    topk: the k of the video hit@k metrics.
-    clip_index: optional (N,) int clip id of each row, overriding the contiguous-`views` layout.
-    primary_labels: optional (num_videos,) int row label of each video in the confusion matrix;
-      by default the lowest-index true label (videos without a label are skipped).
-
-  Returns:
-    A flat dict: "clip_hit@1", "video_hit@{k}" for k in topk, "mean_class_accuracy", "mean_ap"
-    (floats); "per_class_ap" (list of C floats, NaN for classes without a positive video);
-    "confusion" (C × C nested list of ints, video level); "num_videos", "num_clips" (ints, the
-    number of unmasked clips after averaging views).
-  """
-  clip_probs = _as_probs(clip_probs, "clip_probs")
-  n, num_classes = clip_probs.shape
-  labels = _as_labels(labels_multi_hot_per_video, (num_videos, num_classes),
-                      "labels_multi_hot_per_video")
-  mask = _as_mask(mask, n)
-  video_index = _as_index(video_index, n, num_videos, "video_index")
-
-  clip_p, clip_video = clip_predictions(clip_probs, video_index, views, mask, clip_index)
-  video_p = video_predictions(clip_probs, video_index, num_videos, mask)
-
-  results = {"clip_hit@1": hit_at_k(clip_p, labels[clip_video], 1)}
-  results.update(video_metrics(video_p, labels, topk, primary_labels))
-  results["num_clips"] = int(clip_p.shape[0])
-  return results
-
-
 def video_metrics(video_probs, labels_multi_hot, topk: Sequence[int] = (1, 5),
                   primary_labels=None) -> dict:
-  """The video-level metrics of `evaluate_predictions` from (num_videos, C) video predictions
-  (for evaluators that aggregate clips as they go instead of keeping every clip view)."""
+  """The video-level metrics from (num_videos, C) video predictions.
+
+  Returns a flat dict: "video_hit@{k}" for k in topk, "mean_class_accuracy", "mean_ap" (floats);
+  "per_class_ap" (list of C floats, NaN for classes without a positive video); "confusion" (C × C
+  nested list of ints; row = `primary_labels`, by default the lowest true label); "num_videos".
+  """
   video_p = _as_probs(video_probs, "video_probs")
   num_videos, num_classes = video_p.shape
   labels = _as_labels(labels_multi_hot, (num_videos, num_classes), "labels_multi_hot")

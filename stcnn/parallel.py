@@ -61,13 +61,6 @@ def to_global(local_batch: dict, mesh: Mesh) -> dict:
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)
 
 
-def gather(tree):
-  """Fully-replicated numpy copies of (possibly multi-host sharded) arrays, for host-side metrics."""
-  if jax.process_count() == 1:
-    return jax.device_get(tree)
-  return multihost_utils.process_allgather(tree, tiled=True)
-
-
 def sync(name: str) -> None:
   """A barrier across processes (no-op for one)."""
   if jax.process_count() > 1:

@@ -15,10 +15,8 @@ TensorBoard events; a rerun with the same workdir resumes from the latest checkp
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
-import time
 from typing import Any
 
 import flax
@@ -29,7 +27,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from stcnn import checkpointing, evaluate, models, parallel, writers
+from stcnn import checkpointing, evaluate, fileio, models, parallel, throughput, writers
 from stcnn.data import datasets, pipeline
 
 
@@ -39,10 +37,10 @@ class TrainState:
   params: Any
   opt_state: Any
   rng: jax.Array  # dropout key; step s uses fold_in(rng, s)
-  plateau: Any  # optax.contrib reduce_on_plateau state; .scale multiplies the lr
+  plateau: Any  # optax.contrib reduce_on_plateau state; `lr × plateau.scale` is the lr in use
 
 
-# ------------------------------------------------------------------------------------------ config
+# ------------------------------------------------------------------------------------------- config
 FINETUNE = {"all": None, "top3": ("fc1", "fc2", "head"), "top": ("head",)}
 
 
@@ -80,13 +78,18 @@ def check_config(config, data=None) -> None:
         "too long for the data (prepare with a larger --segment_frames)")
 
 
-# ------------------------------------------------------------------------------------------- model
+# -------------------------------------------------------------------------------------------- model
 def make_optimizer(config, params):
+  """SGD with momentum and weight decay; the lr is a hyperparameter held in the optimiser state,
+  the one place it lives (`learning_rate` reads it, `_plateau_update` lowers it)."""
   o = config.optimizer
-  tx = optax.chain(
-      optax.clip_by_global_norm(o.grad_clip) if o.grad_clip else optax.identity(),
-      optax.add_decayed_weights(o.weight_decay),
-      optax.sgd(o.lr, momentum=o.momentum))
+
+  def sgd(learning_rate):
+    return optax.chain(
+        optax.clip_by_global_norm(o.grad_clip) if o.grad_clip else optax.identity(),
+        optax.add_decayed_weights(o.weight_decay),
+        optax.sgd(learning_rate, momentum=o.momentum))
+  tx = optax.inject_hyperparams(sgd)(learning_rate=o.lr)
   trainable = FINETUNE[config.finetune]
   if trainable is None:
     return tx
@@ -99,6 +102,11 @@ def make_plateau(config):
   o = config.optimizer
   return optax.contrib.reduce_on_plateau(factor=o.plateau_factor, patience=o.plateau_patience,
                                          rtol=1e-4)
+
+
+def learning_rate(opt_state) -> jax.Array:
+  """The lr the next step uses (config.optimizer.lr × the plateau drops so far)."""
+  return optax.tree_utils.tree_get(opt_state, "learning_rate")
 
 
 def init_state(config, model, tx, plateau, video_shape) -> TrainState:
@@ -119,7 +127,6 @@ def make_train_step(model, tx, hierarchy):
       return models.loss_fn(scores, batch["target"], hierarchy).mean(), scores
     (loss, scores), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    updates = jax.tree.map(lambda u: u * state.plateau.scale, updates)
     params = optax.apply_updates(state.params, updates)
     hit = jnp.take_along_axis(batch["target"], jnp.argmax(scores, -1)[:, None], -1) > 0
     metrics = {"loss": loss, "clip_hit@1": hit.mean(), "grad_norm": optax.tree.norm(grads)}
@@ -127,7 +134,7 @@ def make_train_step(model, tx, hierarchy):
   return train_step
 
 
-# ---------------------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------------------- the loop
 class _Preempted:
   """SIGTERM (preemption) → checkpoint at the next step and exit cleanly."""
 
@@ -151,7 +158,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   parallel.check_batch(config.eval_batch_size, mesh, "config.eval_batch_size")
 
   # ---- input
-  data = datasets.load(config)
+  data = datasets.load(config, leader=jax.process_index() == 0, barrier=parallel.sync)
   config = resolve_hierarchy(config, data, workdir)
   check_config(config, data)
   offsets = models.frame_offsets(config)
@@ -203,41 +210,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   preempted = _Preempted()
   step = int(state.step)
   first_step = step
-  pending, wait, t_log = [], 0.0, time.perf_counter()
+  pending, metrics = [], None
+  meter = throughput.Throughput(config.batch_size, step)
   progress = writers.progress(config.total_steps, step, active=jax.process_index() == 0)
   try:
     while step < config.total_steps:
-      t0 = time.perf_counter()
-      batch = parallel.to_global(next(train_iter), mesh)
-      wait += time.perf_counter() - t0
+      batch = parallel.to_global(meter.next_batch(train_iter, in_flight=metrics), mesh)
       state, metrics = train_step(state, batch)
       step += 1
       pending.append((step, metrics))
 
       if step % config.log_every == 0 or step == config.total_steps:
-        dt = time.perf_counter() - t_log
-        summary = _flush(pending, ckpt)  # the one host sync: raises on a non-finite loss
-        summary.update(clips_per_sec=len(pending) * config.batch_size / dt,
-                       input_wait_fraction=wait / dt, lr=config.optimizer.lr *
-                       float(state.plateau.scale))
+        summary = _fetch_and_check(pending, ckpt)  # the one host sync: raises on a non-finite loss
+        summary.update(meter.read(step, state), lr=float(learning_rate(state.opt_state)))
         writer.write(step, "train", summary)
         progress.update(step, summary)
-        pending, wait, t_log = [], 0.0, time.perf_counter()
+        pending = []
 
       if step % config.eval_every == 0 or step == config.total_steps:
-        t0 = time.perf_counter()
-        _flush(pending, ckpt)
-        result = evaluator.run(state.params, step)
+        _fetch_and_check(pending, ckpt)
+        with meter.paused():  # evaluation time is not training time
+          result = evaluator.run(state.params, step)
         writer.write(step, config.data.eval_split, evaluate.scalars(result))
         val_error = 1.0 - result["video_hit@1"]
-        state = state.replace(plateau=_plateau_update(plateau, state, val_error, repl))
+        state = _plateau_update(plateau, state, val_error, config.optimizer.lr, repl)
         ckpt.save(step, state, train_iter, metrics={"val_error": val_error})
-        t_log += time.perf_counter() - t0  # evaluation time is not training time
       elif step % config.checkpoint_every == 0 or preempted.flag or ckpt.reached_preemption(step):
-        t0 = time.perf_counter()
-        _flush(pending, ckpt)
+        _fetch_and_check(pending, ckpt)
         ckpt.save(step, state, train_iter)
-        t_log += time.perf_counter() - t0
       if preempted.flag:
         logging.warning("SIGTERM: checkpointed step %d, exiting", step)
         return {}
@@ -260,14 +260,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     writer.close()
 
 
-def _plateau_update(plateau, state, val_error, sharding):
-  """One reduce_on_plateau step on the validation error (its updates are not used)."""
+def _plateau_update(plateau, state, val_error, base_lr, sharding):
+  """One reduce_on_plateau step on the validation error; sets the optimiser's lr to
+  base_lr × the plateau's scale."""
   _, new = plateau.update(jnp.zeros(()), state.plateau, value=jnp.asarray(val_error, jnp.float32))
-  return jax.device_put(new, sharding)
+  opt_state = optax.tree_utils.tree_set(state.opt_state,
+                                        learning_rate=jnp.float32(base_lr) * new.scale)
+  return jax.device_put(state.replace(plateau=new, opt_state=opt_state), sharding)
 
 
-def _flush(pending, ckpt) -> dict:
-  """Fetches the pending step metrics; a NaN/inf loss stops the run naming the step."""
+def _fetch_and_check(pending, ckpt) -> dict:
+  """Fetches the pending steps' metrics (blocking on them) and returns their means; a NaN/inf
+  loss stops the run, naming the step."""
   if not pending:
     return {}
   steps = [s for s, _ in pending]
@@ -288,9 +292,7 @@ def resolve_hierarchy(config, data, workdir):
     return config
   path = os.path.join(workdir, "hierarchy.json")
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(path, "w") as f:
-      json.dump(data.hierarchy, f)
+    fileio.write_json(path, data.hierarchy, indent=None)
   parallel.sync("hierarchy written")
   config = ml_collections.ConfigDict(config.to_dict())
   config.model.hierarchy = path

@@ -42,16 +42,6 @@ class MetricWriter:
       self._tb.close()
 
 
-def read_metrics(workdir: str, split: str | None = None) -> list[dict]:
-  """The rows of a workdir's metrics.jsonl (optionally one split's)."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
-  return [r for r in rows if split is None or r["split"] == split]
-
-
 class progress:  # noqa: N801 (reads as a function)
   """A tqdm bar over training steps showing loss and clips/s (tqdm gives the ETA)."""
 
@@ -63,7 +53,7 @@ class progress:  # noqa: N801 (reads as a function)
     self.bar.update(step - self.bar.n)
     self.bar.set_postfix(loss=f"{summary.get('loss', float('nan')):.3f}",
                          clips_s=f"{summary.get('clips_per_sec', 0):.0f}",
-                         wait=f"{summary.get('input_wait_fraction', 0):.0%}")
+                         input_idle=f"{summary.get('input_idle_fraction', 0):.0%}")
 
   def close(self) -> None:
     self.bar.close()

@@ -8,6 +8,9 @@ import pytest
 if not flags.FLAGS.is_parsed():
   flags.FLAGS(sys.argv[:1])
 
+# Plain helpers live in tests/helpers.py; tests/scripts/ holds the subprocesses' scripts, not tests.
+collect_ignore = ["scripts"]
+
 UCF_CLASSES = ("ApplyEyeMakeup", "Basketball", "HandstandPushups")
 
 

@@ -15,7 +15,7 @@ def _mh(rows, num_classes):
   return out
 
 
-# ---------------------------------------------------------------------------------------------- hit@k
+# -------------------------------------------------------------------------------------------- hit@k
 
 
 def test_hit_at_1_multi_label_second_label_top1_is_a_hit():
@@ -46,7 +46,13 @@ def test_hit_at_k_ties_lower_class_index_ranks_first():
   np.testing.assert_array_equal(metrics.hits_at_k(probs, labels, 2), [True, True])
 
 
-# ------------------------------------------------------------------------------------ aggregation
+# -------------------------------------------------------------------------------------- aggregation
+
+
+def _accumulate(probs, video_index, labels, views, mask=None, primary_labels=None):
+  acc = metrics.VideoAccumulator(labels, views, primary_labels)
+  acc.add(probs, video_index, mask)
+  return acc
 
 
 def test_video_average_right_although_every_clip_is_wrong():
@@ -54,10 +60,10 @@ def test_video_average_right_although_every_clip_is_wrong():
   clip_probs = np.array([[0.45, 0.55, 0.0],
                          [0.45, 0.0, 0.55]])
   # Mean = [0.45, 0.275, 0.275] -> class 0, right.
-  vp = metrics.video_predictions(clip_probs, np.array([0, 0]), 1)
-  np.testing.assert_allclose(vp, [[0.45, 0.275, 0.275]])
   labels = _mh([[0]], 3)
-  out = metrics.evaluate_predictions(clip_probs, [0, 0], labels, 1, views=1)
+  acc = _accumulate(clip_probs, np.array([0, 0]), labels, views=1)
+  np.testing.assert_allclose(acc.video_predictions(), [[0.45, 0.275, 0.275]])
+  out = acc.result()
   assert out["clip_hit@1"] == 0.0
   assert out["video_hit@1"] == 1.0
   assert out["video_hit@1"] > out["clip_hit@1"]
@@ -71,26 +77,25 @@ def test_masked_padding_is_ignored():
   video_index = np.array([0, 0, 0, 0])
   mask = np.array([True, True, False, False])
   labels = _mh([[1]], 2)
-  np.testing.assert_allclose(metrics.video_predictions(clip_probs, video_index, 1, mask),
-                             [[0.3, 0.7]])
+  acc = _accumulate(clip_probs, video_index, labels, 1, mask)
+  np.testing.assert_allclose(acc.video_predictions(), [[0.3, 0.7]])
   # Without the mask the mean would be [0.65, 0.35]: the answer would flip to a miss.
-  np.testing.assert_allclose(metrics.video_predictions(clip_probs, video_index, 1),
-                             [[0.65, 0.35]])
-  out = metrics.evaluate_predictions(clip_probs, video_index, labels, 1, mask=mask, views=1)
+  unmasked = _accumulate(clip_probs, video_index, labels, 1)
+  np.testing.assert_allclose(unmasked.video_predictions(), [[0.65, 0.35]])
+  out = acc.result()
   assert out["video_hit@1"] == 1.0
   assert out["clip_hit@1"] == 1.0
   assert out["num_clips"] == 2
-  out_unmasked = metrics.evaluate_predictions(clip_probs, video_index, labels, 1, views=1)
-  assert out_unmasked["video_hit@1"] == 0.0
+  assert unmasked.result()["video_hit@1"] == 0.0
 
 
 def test_video_without_clip_raises():
   with pytest.raises(ValueError, match="no clip"):
-    metrics.video_predictions(np.ones((2, 3)) / 3, np.array([0, 2]), 3)
+    _accumulate(np.ones((2, 3)) / 3, np.array([0, 2]), _mh([[0], [1], [2]], 3), 1).result()
   # A video whose only rows are masked has no clip either.
   with pytest.raises(ValueError, match="no clip"):
-    metrics.video_predictions(np.ones((2, 3)) / 3, np.array([0, 1]), 2,
-                              mask=np.array([True, False]))
+    _accumulate(np.ones((2, 3)) / 3, np.array([0, 1]), _mh([[0], [1]], 3), 1,
+                mask=np.array([True, False])).result()
 
 
 def test_clip_predictions_average_views_and_check_videos():
@@ -98,20 +103,24 @@ def test_clip_predictions_average_views_and_check_videos():
                     [0.75, 0.25],
                     [0.5, 0.5],
                     [0.0, 1.0]])
-  cp, cv = metrics.clip_predictions(probs, np.array([3, 3, 1, 1]), views=2)
-  np.testing.assert_allclose(cp, [[0.5, 0.5], [0.25, 0.75]])
-  np.testing.assert_array_equal(cv, [3, 1])
+  labels = _mh([[0], [1], [0], [1]], 2)
+  # Clip 0 (video 3) = mean of its 2 views [.5, .5]; clip 1 (video 1) = [.25, .75].
+  acc = _accumulate(probs, np.array([3, 3, 1, 1]), labels, views=2)
+  np.testing.assert_allclose(acc.sums[[3, 1]] / acc.rows[[3, 1], None], [[0.5, 0.5], [0.25, 0.75]])
+  assert acc.clips == 2 and acc.clip_hits == 1  # clip 1 of video 1 (label 1) is a hit
   # Partially masked clip: averaged over its remaining view.
-  cp, _ = metrics.clip_predictions(probs, np.array([3, 3, 1, 1]), views=2,
-                                   mask=np.array([True, False, True, True]))
-  np.testing.assert_allclose(cp, [[0.25, 0.75], [0.25, 0.75]])
+  acc = _accumulate(probs, np.array([3, 3, 1, 1]), labels, views=2,
+                    mask=np.array([True, False, True, True]))
+  np.testing.assert_allclose(acc.sums[[3, 1]] / acc.rows[[3, 1], None],
+                             [[0.25, 0.75], [0.25, 0.75]])
+  assert acc.clips == 2 and acc.clip_hits == 2
   with pytest.raises(ValueError, match="different videos"):
-    metrics.clip_predictions(probs, np.array([0, 1, 1, 1]), views=2)
+    _accumulate(probs, np.array([0, 1, 1, 1]), labels, views=2)
   with pytest.raises(ValueError, match="whole number"):
-    metrics.clip_predictions(probs, np.array([0, 0, 1, 1]), views=3)
+    _accumulate(probs, np.array([0, 0, 1, 1]), labels, views=3)
 
 
-# ------------------------------------------------------------------------------- per-class metrics
+# -------------------------------------------------------------------------------- per-class metrics
 
 
 def test_mean_class_accuracy_differs_from_accuracy_and_counts_multi_label_per_class():
@@ -190,7 +199,7 @@ def test_confusion_matrix_counts():
   assert cm.dtype.kind == "i"
 
 
-# ------------------------------------------------------------------------------------ end to end
+# --------------------------------------------------------------------------------------- end to end
 
 
 def _toy_eval_set():
@@ -213,9 +222,12 @@ def _toy_eval_set():
   return probs, video_index, labels, mask
 
 
-def test_evaluate_predictions_end_to_end():
+def test_accumulated_metrics_end_to_end():
   probs, video_index, labels, mask = _toy_eval_set()
-  out = metrics.evaluate_predictions(probs, video_index, labels, 3, mask=mask, views=2)
+  acc = metrics.VideoAccumulator(labels, views=2)
+  for part in (slice(0, 4), slice(4, 12)):  # streamed in two batches of whole clips
+    acc.add(probs[part], video_index[part], mask[part])
+  out = acc.result()
   # Video means: v0 [.45, .275, .275] -> 0; v1 [.3, .1625, .5375] -> 2; v2 [.2, .7, .1] -> 1.
   assert out["clip_hit@1"] == pytest.approx(2 / 5)   # clips 2 and 4 of 5 unmasked clips.
   assert out["video_hit@1"] == 1.0
@@ -232,21 +244,18 @@ def test_evaluate_predictions_end_to_end():
   assert isinstance(out["per_class_ap"], list) and isinstance(out["confusion"], list)
 
 
-def test_evaluate_predictions_clip_hit_on_single_views():
+def test_accumulated_clip_hit_on_single_views():
   probs, video_index, labels, mask = _toy_eval_set()
-  out = metrics.evaluate_predictions(probs, video_index, labels, 3, mask=mask, views=1)
+  out = _accumulate(probs, video_index, labels, 1, mask).result()
   # Single views: v0 4 misses; v1 hits on rows 4, 5, 7; v2 hits on rows 8, 9 -> 5 of 10.
   assert out["clip_hit@1"] == pytest.approx(0.5)
   assert out["num_clips"] == 10
   assert out["video_hit@1"] == 1.0   # video metrics do not depend on `views`.
-  # Explicit clip ids give the same as the contiguous layout.
-  out2 = metrics.evaluate_predictions(probs, video_index, labels, 3, mask=mask,
-                                      clip_index=np.arange(12) // 2)
-  assert out2["clip_hit@1"] == pytest.approx(2 / 5)
+  assert _accumulate(probs, video_index, labels, 2, mask).result()["clip_hit@1"] == \
+      pytest.approx(2 / 5)
 
 
-def test_evaluate_predictions_primary_labels_override():
+def test_accumulated_primary_labels_override():
   probs, video_index, labels, mask = _toy_eval_set()
-  out = metrics.evaluate_predictions(probs, video_index, labels, 3, mask=mask, views=2,
-                                     primary_labels=np.array([0, 2, 1]))
+  out = _accumulate(probs, video_index, labels, 2, mask, primary_labels=np.array([0, 2, 1])).result()
   assert out["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]

@@ -1,9 +1,7 @@
 """The paper's geometry, parameter counts, what each network can see, LRN, heads, every config."""
 import glob
-import importlib.util
 import os
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,17 +10,10 @@ import pytest
 from stcnn import models
 from stcnn.models import heads, layers
 from stcnn.models.fusion import VideoNet
+from tests.helpers import ROOT, load_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                  if os.path.basename(p) not in ("__init__.py", "common.py"))
-
-
-def load_config(path, arg=""):
-  spec = importlib.util.spec_from_file_location("cfg", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(arg)
 
 
 def shapes(model, video_shape):
@@ -82,7 +73,7 @@ def expected_params(num_classes, conv1_time=1, conv2_time=1, conv3_time=1, tower
 
 
 def test_parameter_counts():
-  assert expected_params(487) == 73_908_071  # PAPER.md §1
+  assert expected_params(487) == 73_908_071  # docs/paper.md §1
   assert n_params(VideoNet(487), (1, 1, 170, 170, 3)) == 73_908_071
   cases = {  # (fusion, streams): layer-list count
       ("early", "full"): expected_params(487, conv1_time=10),

@@ -13,55 +13,11 @@ import pytest
 from stcnn.data import pipeline
 from stcnn.data import sampling
 from stcnn.data import video_io
-
-SIZE, CROP = 32, 27
-
-
-def _frame(t):
-  y, x = np.mgrid[0:SIZE, 0:SIZE]
-  return np.stack([8 * y, 8 * x, np.full_like(y, 6 * t)], -1).astype(np.uint8)
-
-
-_JPEGS = [video_io.encode_jpeg(_frame(t), quality=95) for t in range(40)]
-
-
-def _record(vid, labels, num_frames, segment=0, num_segments=1, first=0):
-  """A segment of frames first, first + 1, ... (so a decoded clip tells its segment)."""
-  return {"video_id": vid.encode(), "labels": np.asarray(labels, np.int64),
-          "frames": _JPEGS[first:first + num_frames], "segment": segment,
-          "num_segments": num_segments, "fps": np.float32(25)}
+from tests.helpers import CROP, JPEGS, SIZE, Counting, decode, make_index, make_record
 
 
 def _source(n=8, num_frames=12):
-  return [_record(f"v{i}", [i], num_frames + i % 3) for i in range(n)]
-
-
-def _index(source, fps=False):
-  """The data set index (`Prepared.index`) of an in-memory source."""
-  return [{"video_id": pipeline.video_id_of(r), "labels": [int(x) for x in r["labels"]],
-           "segment": int(r["segment"]), "num_segments": int(r["num_segments"]),
-           "num_frames": len(r["frames"]), **({"fps": float(r["fps"])} if fps else {})}
-          for r in source]
-
-
-class _Counting(list):
-  """A list source that counts record reads."""
-  reads = 0
-
-  def __getitem__(self, i):
-    self.reads += 1
-    return super().__getitem__(i)
-
-
-def _decode(frame):
-  """(top, left, flip, t) of one mean-subtracted frame of the test source."""
-  f = frame.astype(np.float64) + 117
-  c = f.shape[0]
-  top = int(round(np.mean(f[..., 0].mean(1) / 8 - np.arange(c))))
-  cols = f[..., 1].mean(0)
-  flip = bool(cols[0] > cols[-1])
-  left = int(round(np.mean(np.sort(cols) / 8 - np.arange(c))))
-  return top, left, flip, int(round(f[..., 2].mean() / 6))
+  return [make_record(f"v{i}", [i], num_frames + i % 3) for i in range(n)]
 
 
 def _train(source, **kw):
@@ -98,9 +54,9 @@ def test_sampling_indices_and_eval_starts():
   assert sampling.eval_clip_starts([10] * 4, 2, 1) == [(0, 5), (2, 5)]
   assert sampling.eval_clip_starts([4], 3, 10) == [(0, 0)] * 3
   with pytest.raises(ValueError, match="increasing"):
-    sampling.frame_offsets(2, (15, 0))
+    sampling.clip_offsets(2, (15, 0))
   with pytest.raises(ValueError, match="num_frames must be len"):
-    sampling.frame_offsets(16, (0, 15))
+    sampling.clip_offsets(16, (0, 15))
 
 
 def test_train_clip_position_uniform_over_the_video():
@@ -135,16 +91,16 @@ def test_decode_jpeg_same_pixels_as_pil():
       want = video_io.decode_jpeg(data)
       assert sampling.jpeg_size(data) == (None if mode == "CMYK" else (w, h))
       np.testing.assert_array_equal(sampling.decode_jpeg(data), want)
-  clip = sampling.decode_clip(_JPEGS, [3, 3, 5])
+  clip = sampling.decode_clip(JPEGS, [3, 3, 5])
   assert clip.shape == (3, SIZE, SIZE, 3) and clip.dtype == np.uint8
-  np.testing.assert_array_equal(clip[1], video_io.decode_jpeg(_JPEGS[3]))
+  np.testing.assert_array_equal(clip[1], video_io.decode_jpeg(JPEGS[3]))
   with pytest.raises(OSError):
-    sampling.decode_jpeg(_JPEGS[0][:200])  # truncated: PIL's own error
+    sampling.decode_jpeg(JPEGS[0][:200])  # truncated: PIL's own error
 
 
 def test_train_batch_format_and_soft_target():
   source = _source(4)
-  source[2] = _record("v2", [2, 0], 12)  # Multi-label: first label 2, target 1/2 on 0 and 2.
+  source[2] = make_record("v2", [2, 0], 12)  # Multi-label: first label 2, target 1/2 on 0 and 2.
   batch = next(_train(source, num_frames=3, global_batch_size=8, process_count=2))
   assert batch["video"].shape == (4, 3, CROP, CROP, 3) and batch["video"].dtype == np.float32
   assert batch["label"].dtype == np.int32 and batch["label"].shape == (4,)
@@ -158,7 +114,7 @@ def test_train_batch_format_and_soft_target():
   with pytest.raises(ValueError, match="global_batch_size=6.*process_count=4"):
     _train(source, global_batch_size=6, process_count=4)
   with pytest.raises(ValueError, match="v0"):
-    next(_train([_record("v0", [7], 5)], num_classes=3))
+    next(_train([make_record("v0", [7], 5)], num_classes=3))
 
 
 def test_every_frame_of_a_clip_shares_crop_and_flip():
@@ -166,7 +122,7 @@ def test_every_frame_of_a_clip_shares_crop_and_flip():
   seen = set()
   for batch in _take(_train(source, num_frames=4, global_batch_size=8), 6):
     for clip in batch["video"]:
-      decoded = [_decode(frame) for frame in clip]
+      decoded = [decode(frame) for frame in clip]
       top, left, flip, t0 = decoded[0]
       assert [d[:3] for d in decoded] == [(top, left, flip)] * 4
       assert [d[3] for d in decoded] == list(range(t0, t0 + 4))  # consecutive frames
@@ -177,12 +133,12 @@ def test_every_frame_of_a_clip_shares_crop_and_flip():
 
 
 def test_short_segment_repeats_last_frame():
-  batch = next(_train([_record("short", [0], 2)], num_frames=4, num_classes=1))
+  batch = next(_train([make_record("short", [0], 2)], num_frames=4, num_classes=1))
   for clip in batch["video"]:
-    assert [_decode(f)[3] for f in clip] == [0, 1, 1, 1]
+    assert [decode(f)[3] for f in clip] == [0, 1, 1, 1]
   late = next(_train(_source(2, 20), num_frames=2, frame_offsets=(0, 15), num_classes=2))
   for clip in late["video"]:
-    t0, t1 = _decode(clip[0])[3], _decode(clip[1])[3]
+    t0, t1 = decode(clip[0])[3], decode(clip[1])[3]
     assert t1 - t0 == 15
 
 
@@ -251,16 +207,16 @@ def test_example_depends_only_on_seed_and_global_index():
 
 def test_example_draws_follow_the_contract():
   """Example g: np.random.default_rng([seed, 0, g]) draws the clip position, top, left, flip."""
-  source = [_record("only", [0], 12)]
+  source = [make_record("only", [0], 12)]
   got = _cat(_take(_train(source, num_frames=3, num_classes=1, seed=9), 3))["video"]
   for g, clip in enumerate(got):
     rng = np.random.default_rng([9, 0, g])
     start = int(rng.integers(0, 12 - 3 + 1))
     top, left = int(rng.integers(0, SIZE - CROP + 1)), int(rng.integers(0, SIZE - CROP + 1))
     flip = bool(rng.random() < 0.5)
-    assert [_decode(f) for f in clip] == [(top, left, flip, start + t) for t in range(3)]
+    assert [decode(f) for f in clip] == [(top, left, flip, start + t) for t in range(3)]
   seed_seq = lambda *e: tuple(np.random.SeedSequence(list(e)).generate_state(4))
-  assert pipeline._shuffle_seed(9) == seed_seq(9, 1)[0]
+  assert pipeline.shuffle_seed(9) == seed_seq(9, 1)[0]
   assert seed_seq(9, 1) not in {seed_seq(9, 0, g) for g in range(1 << 16)}  # distinct streams
 
 
@@ -276,21 +232,21 @@ def test_start_step_equals_skipping_steps(k):
 
 def test_training_samples_videos_uniformly():
   # Video "long" has 4 segments (frames 0-9, 10-19, 20-29, 30-39); "a" and "b" one each.
-  long = [_record("long", [0], 10, k, 4, first=10 * k) for k in range(4)]
-  source = long[:2] + [_record("a", [1], 12)] + long[2:] + [_record("b", [2], 12)]
+  long = [make_record("long", [0], 10, k, 4, first=10 * k) for k in range(4)]
+  source = long[:2] + [make_record("a", [1], 12)] + long[2:] + [make_record("b", [2], 12)]
   batches = _take(_train(source, num_classes=3, global_batch_size=6, seed=1), 20)  # 40 epochs
   labels = np.concatenate([b["label"] for b in batches]).reshape(40, 3)
   assert all(sorted(epoch) == [0, 1, 2] for epoch in labels)  # each video once an epoch
   assert len({tuple(e) for e in labels}) > 3  # in a new order
   video = np.concatenate([b["video"] for b in batches])[np.concatenate(
       [b["label"] for b in batches]) == 0]
-  first_frames = [_decode(clip[0])[3] for clip in video]
+  first_frames = [decode(clip[0])[3] for clip in video]
   assert {t // 10 for t in first_frames} == {0, 1, 2, 3}  # every segment's clips are drawn
   with_index = _take(_train(source, num_classes=3, global_batch_size=6, seed=1,
-                            index=_index(source)), 3)
+                            index=make_index(source)), 3)
   _assert_same(batches[:3], with_index)
   with pytest.raises(ValueError, match="index has 5 entries but the source 6"):
-    _train(source, num_classes=3, index=_index(source)[:5])
+    _train(source, num_classes=3, index=make_index(source)[:5])
 
 
 def _assert_same_plan(a, b):
@@ -299,16 +255,16 @@ def _assert_same_plan(a, b):
 
 
 def test_eval_plan_from_index_and_max_videos():
-  source = [_record("a", [1], 12), _record("b", [2, 0], 12, 0, 2), _record("c", [2], 3),
-            _record("b", [2, 0], 20, 1, 2), _record("d", [0], 8), _record("e", [1], 9)]
+  source = [make_record("a", [1], 12), make_record("b", [2, 0], 12, 0, 2), make_record("c", [2], 3),
+            make_record("b", [2, 0], 20, 1, 2), make_record("d", [0], 8), make_record("e", [1], 9)]
   kw = dict(num_frames=2, num_classes=3, clips_per_video=3)
   ref = pipeline.eval_plan(source, **kw)
   assert ref.video_ids == ("a", "b", "c", "d", "e")
-  counting = _Counting(source)
-  _assert_same_plan(ref, pipeline.eval_plan(counting, index=_index(source), **kw))
+  counting = Counting(source)
+  _assert_same_plan(ref, pipeline.eval_plan(counting, index=make_index(source), **kw))
   assert counting.reads == 0  # the index, not the records
   for n in (1, 2, 4, 5, 9):
-    counting = _Counting(source)
+    counting = Counting(source)
     plan = pipeline.eval_plan(counting, max_videos=n, **kw)
     m = min(n, 5)
     assert plan.video_ids == ref.video_ids[:m]
@@ -316,27 +272,28 @@ def test_eval_plan_from_index_and_max_videos():
     np.testing.assert_array_equal(plan.video_labels, ref.video_labels[:m])
     np.testing.assert_array_equal(plan.first_labels, ref.first_labels[:m])
     assert counting.reads == {1: 1, 2: 4, 4: 5, 5: 6, 9: 6}[n]  # stops once it has them
-    _assert_same_plan(plan, pipeline.eval_plan(source, max_videos=n, index=_index(source), **kw))
+    _assert_same_plan(plan, pipeline.eval_plan(source, max_videos=n, index=make_index(source), **kw))
   with pytest.raises(ValueError, match="index has 5 entries"):
-    pipeline.eval_plan(source, index=_index(source)[:5], **kw)
+    pipeline.eval_plan(source, index=make_index(source)[:5], **kw)
 
 
 def test_eval_batches_read_each_record_once_per_run_of_clips():
-  source = _Counting([_record("a", [1], 12), _record("b", [2, 0], 12, 0, 2), _record("c", [2], 3),
-                      _record("b", [2, 0], 20, 1, 2)])
+  source = Counting([make_record("a", [1], 12), make_record("b", [2, 0], 12, 0, 2), make_record("c", [2], 3),
+                      make_record("b", [2, 0], 20, 1, 2)])
   kw = dict(num_frames=2, crop_size=CROP, num_classes=3, clips_per_video=3, views=4,
             batch_size=8)
   ref = list(pipeline.eval_batches(list(source), **kw))
   plan = pipeline.eval_plan(source, num_frames=2, num_classes=3, clips_per_video=3)
   source.reads = 0
-  _assert_same(ref, list(pipeline.eval_batches(source, plan=plan, read_threads=0, **kw)))
+  _assert_same(ref, list(pipeline.EvalBatches(source, plan, crop_size=CROP, batch_size=8,
+                                              read_threads=0)))
   runs = 1 + np.sum(np.diff(plan.clips[:, 1]) != 0)  # a: 0 0 0, b: 1 1 3, c: 2 2 2
   assert runs == 4 and source.reads == 4  # not 9 (one read per clip)
 
 
 def test_eval_batches():
-  source = [_record("a", [1], 12), _record("b", [2, 0], 12, 0, 2), _record("c", [2], 3),
-            _record("b", [2, 0], 20, 1, 2)]
+  source = [make_record("a", [1], 12), make_record("b", [2, 0], 12, 0, 2), make_record("c", [2], 3),
+            make_record("b", [2, 0], 20, 1, 2)]
   kw = dict(num_frames=2, crop_size=CROP, num_classes=3, clips_per_video=3, views=4,
             batch_size=8)
   full = pipeline.eval_batches(source, **kw)
@@ -357,7 +314,7 @@ def test_eval_batches():
   np.testing.assert_array_equal(batches[1]["target"][4], [0.5, 0, 0.5])  # example 12 = video b
   # Views of a clip: the same frames, centre / centre+flip / top-left / bottom-right+flip.
   video = np.concatenate([b["video"] for b in batches])
-  decoded = [[_decode(f) for f in clip] for clip in video[:36]]
+  decoded = [[decode(f) for f in clip] for clip in video[:36]]
   mid = (SIZE - CROP) // 2
   for c in range(9):
     views = decoded[4 * c:4 * c + 4]
@@ -368,32 +325,9 @@ def test_eval_batches():
   assert starts == [1, 5, 9, 2, 8, 9, 0, 1, 1]  # b: 2 clips in segment 0, 1 in segment 1.
   assert [f[3] for f in decoded[32]] == [1, 2]  # video c (3 frames): its 3rd clip repeats the 2nd.
   # Process slices of every global batch.
-  halves = [list(pipeline.eval_batches(source, process_index=p, process_count=2, plan=full.plan,
-                                       **kw)) for p in (0, 1)]
+  halves = [list(pipeline.EvalBatches(source, full.plan, crop_size=CROP, batch_size=8,
+                                      process_index=p, process_count=2)) for p in (0, 1)]
   assert len(halves[0]) == len(halves[1]) == 5
   for whole, h0, h1 in zip(batches, *halves):
     for k in whole:
       np.testing.assert_array_equal(np.concatenate([h0[k], h1[k]]), whole[k])
-
-
-def test_dataset_stats():
-  source = [_record("a", [1], 12), _record("b", [0, 2], 12, 0, 2), _record("c", [2], 3),
-            _record("b", [0, 2], 20, 1, 2)]
-  stats = pipeline.dataset_stats(source, num_classes=4, clip_frames=10)
-  assert stats["records"] == 4 and stats["videos"] == 3
-  assert stats["segments_per_video"] == (1, 4 / 3, 2)
-  assert stats["frames_per_video"] == (3, 47 / 3, 32)
-  np.testing.assert_array_equal(stats["videos_per_class"], [1, 1, 2, 0])
-  assert stats["multi_label_fraction"] == pytest.approx(1 / 3)
-  assert stats["short_segments"] == 1 and stats["incomplete_videos"] == 0
-  assert stats["fps_mean"] == 25.0
-  counting = _Counting(source)
-  from_index = pipeline.dataset_stats(counting, num_classes=4, clip_frames=10,
-                                      index=_index(source))
-  assert counting.reads == 0 and from_index["fps_mean"] is None  # this index has no fps
-  for k in stats:
-    if k != "fps_mean":
-      np.testing.assert_array_equal(from_index[k], stats[k], err_msg=k)
-  assert pipeline.dataset_stats(source, index=_index(source, fps=True))["fps_mean"] == 25.0
-  incomplete = pipeline.dataset_stats(source[:3])
-  assert incomplete["incomplete_videos"] == 1 and incomplete["videos"] == 3

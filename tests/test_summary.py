@@ -1,4 +1,4 @@
-"""`python -m stcnn.summary`: the layer table and the paper's FLOP budget (PAPER.md §3)."""
+"""`python -m stcnn.summary`: the layer table and the paper's FLOP budget (docs/paper.md §3)."""
 import os
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from stcnn import summary
-from tests.test_models import ROOT, load_config
+from tests.helpers import ROOT, load_config
 
 
 @pytest.mark.parametrize("name,gflops,params", [

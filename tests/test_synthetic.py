@@ -12,6 +12,8 @@ import pytest
 
 from stcnn.data import synthetic
 from stcnn.data import video_io
+from stcnn.data.synthetic import probe
+from stcnn.data.synthetic import render
 
 TINY = synthetic.get_preset("tiny")
 # Mean |decoded - rendered| beyond the yuv420p round trip (which alone costs 2-9/255 on 32 px scenes
@@ -35,9 +37,7 @@ def _manifest(root):
   return [(path, labels.split(";"), split) for path, labels, split in rows]
 
 
-# ----------------------------------------------------------------------------------------------------
-# Class tree.
-# ----------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------- class tree
 
 
 @pytest.mark.parametrize("name", ["tiny", "cpu", "paper", "transfer"])
@@ -93,9 +93,7 @@ def test_bad_preset_is_refused():
     synthetic.get_preset("huge")
 
 
-# ----------------------------------------------------------------------------------------------------
-# The plan (labels, noise, lengths) — checked on many videos without rendering.
-# ----------------------------------------------------------------------------------------------------
+# --------------------- the plan (labels, noise, lengths) — checked on many videos without rendering
 
 
 def test_plan_noise_rates_and_lengths():
@@ -131,9 +129,7 @@ def test_plan_is_deterministic_per_video():
   assert synthetic.plan(bigger)[:48] == a[:48]
 
 
-# ----------------------------------------------------------------------------------------------------
-# Rendering.
-# ----------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------- rendering
 
 
 def test_render_is_deterministic():
@@ -157,7 +153,7 @@ def _frame_stats(class_id, n=256, frames=8):
   """Mean colour and mean image of the subject window over n videos × frames."""
   fr = np.concatenate([synthetic.render_video(TINY, class_id, np.random.default_rng([11, class_id, i]),
                                               num_frames=frames) for i in range(n)])
-  window = synthetic._window(TINY, fr).astype(np.float64) / 255
+  window = probe.centre_window(TINY, fr).astype(np.float64) / 255
   return window.reshape(-1, 3).mean(0), window.mean(0)
 
 
@@ -177,7 +173,7 @@ def test_motion_siblings_have_the_same_frame_statistics():
 def test_every_motion_keeps_position_and_orientation_uniform(motion):
   leaf = synthetic.Leaf(0, "x", 0, 0, "square", "red", motion)
   rng = np.random.default_rng(0)
-  subs = [synthetic._draw_subject(TINY, leaf, rng, 50) for _ in range(800)]
+  subs = [render.draw_subject(TINY, leaf, rng, 50) for _ in range(800)]
   w = TINY.window
   for t in (0, 17, 49):
     for values in ([s.x[t] / w for s in subs], [s.y[t] / w for s in subs],
@@ -205,7 +201,7 @@ def test_every_motion_is_mirror_symmetric(motion):
   """A horizontal flip (training augmentation) maps each class onto itself, never onto a sibling:
   the distribution of (dx, dθ) equals that of (−dx, −dθ)."""
   t = np.array([0.4, 1.0])
-  draws = np.array([np.concatenate([a[-1:] for a in synthetic._trajectory(
+  draws = np.array([np.concatenate([a[-1:] for a in render.trajectory(
       motion, np.random.default_rng([3, i]), t, 10.0)]) for i in range(4000)])  # (n, [dx, dy, dθ])
   for col in (0, 2):
     x = draws[:, col]
@@ -226,9 +222,7 @@ def test_difficulty_probe_single_frame_is_at_chance_among_siblings():
   assert "single_frame" in synthetic.format_probe(r)
 
 
-# ----------------------------------------------------------------------------------------------------
-# Writing the sports layout.
-# ----------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------ writing the sports layout
 
 
 def test_generate_writes_a_consistent_data_set(tiny_dir):
@@ -244,7 +238,7 @@ def test_generate_writes_a_consistent_data_set(tiny_dir):
     assert all(first.count(n) == count for n in names)
   assert all(l in names for _, labels, _ in rows for l in labels)
   assert len({path for path, _, _ in rows}) == len(rows)
-  assert not list(tiny_dir.parent.glob(".tiny.tmp-*"))
+  assert not list(tiny_dir.parent.glob(".tiny.incomplete-*"))
   readme = (tiny_dir / "README.md").read_text()
   assert "preset `tiny`" in readme and "64 videos" in readme
 
@@ -294,11 +288,11 @@ def test_killed_generation_leaves_no_data_set(tmp_path, monkeypatch):
       raise KeyboardInterrupt("killed")
     real(path, frames, fps=fps)
 
-  monkeypatch.setattr(synthetic.video_io, "write_video", flaky)
+  monkeypatch.setattr(video_io, "write_video", flaky)
   with pytest.raises(KeyboardInterrupt):
     synthetic.generate("tiny", tmp_path / "ds")
   assert not (tmp_path / "ds").exists() and list(tmp_path.iterdir()) == []
-  monkeypatch.setattr(synthetic.video_io, "write_video", real)
+  monkeypatch.setattr(video_io, "write_video", real)
   out = synthetic.generate(dataclasses.replace(TINY, videos_per_class=(1, 0, 0)), tmp_path / "ds")
   assert len(_manifest(out)) == 8 and (out / "synthetic.json").exists()
 
@@ -310,9 +304,7 @@ def test_cli_on_an_existing_data_set(tiny_dir):
   assert "preset tiny, seed 0" in res.stdout
 
 
-# ----------------------------------------------------------------------------------------------------
-# The transfer preset in the official UCF-101 layout.
-# ----------------------------------------------------------------------------------------------------
+# ----------------------------------------------- the transfer preset in the official UCF-101 layout
 
 
 def test_transfer_writes_the_ucf101_layout(tmp_path):

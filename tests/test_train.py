@@ -1,11 +1,9 @@
 """The trainer: exact resume after SIGKILL, sharded == unsharded, two hosts, fine-tuning, failures."""
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import jax
@@ -13,34 +11,11 @@ import numpy as np
 import pytest
 
 from stcnn import checkpointing, train
-from tests.test_models import ROOT, load_config
-
-
-def tiny_config(cache_dir, **overrides):
-  cfg = load_config(os.path.join(ROOT, "configs", "single_frame.py"), "tiny")
-  cfg.data.cache_dir = str(cache_dir)
-  cfg.data.clips_per_video = 2
-  cfg.data.views = 2
-  cfg.eval_batch_size = 16
-  for k, v in overrides.items():
-    node = cfg
-    *path, last = k.split(".")
-    for p in path:
-      node = node[p]
-    node[last] = v
-  return cfg
+from tests.helpers import ROOT, load_config, params_hash, tiny_config
 
 
 def flags_of(**overrides):
   return [f"--config.{k}={v}" for k, v in overrides.items()]
-
-
-def params_hash(workdir, which="latest"):
-  params, step = checkpointing.load_params(str(workdir), which)
-  h = hashlib.sha256()
-  for leaf in jax.tree.leaves(params):
-    h.update(np.ascontiguousarray(leaf).tobytes())
-  return h.hexdigest(), step
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +53,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, cache_dir):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-  killed_at = checkpointing._manager(str(tmp_path / "killed")).latest_step()
+  killed_at = checkpointing.open_manager(str(tmp_path / "killed")).latest_step()
   assert 10 <= killed_at < 40
 
   resumed = run_main(tmp_path / "killed", cache_dir, *steps)
@@ -110,7 +85,7 @@ def test_sigterm_checkpoints_the_current_step_and_exits(tmp_path, cache_dir):
   assert "SIGTERM: checkpointed step" in out
   stopped = int(out.split("SIGTERM: checkpointed step ")[1].split()[0].rstrip(","))
   assert 5 <= stopped < 400
-  assert checkpointing._manager(str(tmp_path)).latest_step() == stopped
+  assert checkpointing.open_manager(str(tmp_path)).latest_step() == stopped
 
 
 def test_evaluate_cli_reproduces_the_trainers_test_metrics(tmp_path, cache_dir):
@@ -148,7 +123,7 @@ def test_resume_refuses_another_model_or_data(tmp_path, cache_dir):
   r = run_main(tmp_path / "w", cache_dir, *flags_of(total_steps=4, eval_every=2),
                "--config.data.synthetic_seed=1")
   assert r.returncode != 0 and "refusing to resume" in r.stderr and "fingerprint" in r.stderr
-  assert checkpointing._manager(str(tmp_path / "w")).latest_step() == 2  # nothing lost
+  assert checkpointing.open_manager(str(tmp_path / "w")).latest_step() == 2  # nothing lost
 
 
 def test_checkpoints_keep_the_last_n_and_the_best(tmp_path):
@@ -164,14 +139,14 @@ def test_checkpoints_keep_the_last_n_and_the_best(tmp_path):
     ckpt.save(step, state, Iterator(), metrics={"val_error": errors[step]} if step in errors
               else None)
   ckpt.close()
-  assert sorted(checkpointing._manager(str(tmp_path)).all_steps()) == [4, 8, 9]
+  assert sorted(checkpointing.open_manager(str(tmp_path)).all_steps()) == [4, 8, 9]
   assert checkpointing.load_params(str(tmp_path), "best")[1] == 4
   assert checkpointing.load_params(str(tmp_path), "latest")[1] == 9
   resumed = checkpointing.Checkpointer(str(tmp_path), cfg, "fp", keep=2)  # a later run
   for step in (10, 11):
     resumed.save(step, state, Iterator())
   resumed.close()
-  assert sorted(checkpointing._manager(str(tmp_path)).all_steps()) == [4, 10, 11]
+  assert sorted(checkpointing.open_manager(str(tmp_path)).all_steps()) == [4, 10, 11]
 
 
 def test_frozen_layers_get_no_optimizer_state():
@@ -184,40 +159,10 @@ def test_frozen_layers_get_no_optimizer_state():
     assert sum(np.size(x) for x in jax.tree.leaves(state)) == size, finetune  # momentum only
 
 
-SHARDED = textwrap.dedent("""
-    import sys, jax, jax.numpy as jnp, numpy as np
-    sys.path.insert(0, {root!r})
-    from stcnn import models, parallel, train
-    from tests.test_models import load_config
-    cfg = load_config({root!r} + "/configs/slow_fusion.py", "tiny")
-    cfg.model.dropout = 0.5
-    model = models.build(cfg)
-    rng = np.random.default_rng(0)
-    batch = {{"video": rng.normal(0, 50, (8, 10, 28, 28, 3)).astype(np.float32),
-             "target": np.eye(8, dtype=np.float32)[rng.integers(0, 8, 8)]}}
-    batch["label"] = batch["target"].argmax(-1).astype(np.int32)
-    out = []
-    for devices in (jax.devices()[:1], jax.devices()):
-      mesh = parallel.make_mesh(devices)
-      repl = parallel.replicated(mesh)
-      tx, plateau = train.make_optimizer(cfg, None), train.make_plateau(cfg)
-      state = jax.jit(lambda: train.init_state(cfg, model, tx, plateau, (1, 10, 28, 28, 3)),
-                      out_shardings=repl)()
-      step = jax.jit(train.make_train_step(model, tx, None),
-                     in_shardings=(repl, parallel.data_sharding(mesh)), out_shardings=(repl, repl))
-      for _ in range(3):
-        state, m = step(state, parallel.to_global(batch, mesh))
-      out.append((jax.device_get(state.params), float(m["loss"])))
-    assert len(jax.devices()) == 4
-    diffs = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - b).max()), out[0][0], out[1][0]))
-    print("MAXDIFF", max(diffs), "LOSS", out[0][1], out[1][1])
-""")
-
-
 def test_four_device_step_equals_one_device_step():
   env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
          "JAX_PLATFORMS": "cpu"}
-  r = subprocess.run([sys.executable, "-c", SHARDED.format(root=ROOT)], env=env,
+  r = subprocess.run([sys.executable, "-m", "tests.scripts.sharded_step"], env=env,
                      capture_output=True, text=True, cwd=ROOT)
   assert r.returncode == 0, r.stderr
   line = [l for l in r.stdout.splitlines() if l.startswith("MAXDIFF")][0].split()
@@ -225,32 +170,12 @@ def test_four_device_step_equals_one_device_step():
   assert abs(float(line[3]) - float(line[4])) < 1e-5
 
 
-MULTIHOST = textwrap.dedent("""
-    import hashlib, sys, jax, numpy as np
-    from absl import flags
-    flags.FLAGS(sys.argv[:1])
-    sys.path.insert(0, {root!r})
-    from stcnn import parallel, train
-    from tests.test_train import tiny_config
-    pid = int(sys.argv[1])
-    parallel.initialize("127.0.0.1:{port}", 2, pid)
-    assert jax.process_count() == 2 and len(jax.devices()) == 2
-    cfg = tiny_config({cache!r}, total_steps=4, eval_every=4, checkpoint_every=2, log_every=2)
-    train.train_and_evaluate(cfg, {workdir!r})
-    from stcnn import checkpointing
-    params, _ = checkpointing.load_params({workdir!r})
-    h = hashlib.sha256(b"".join(np.ascontiguousarray(x).tobytes() for x in jax.tree.leaves(params)))
-    print("HASH", pid, h.hexdigest())
-""")
-
-
 def test_two_processes_train_together(tmp_path, cache_dir):
   import portpicker
   port = portpicker.pick_unused_port()
-  script = MULTIHOST.format(root=ROOT, port=port, cache=str(cache_dir),
-                            workdir=str(tmp_path / "mh"))
   env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-  procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, cwd=ROOT,
+  procs = [subprocess.Popen([sys.executable, "-m", "tests.scripts.multihost", str(i), str(port),
+                             str(cache_dir), str(tmp_path / "mh")], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
            for i in range(2)]
   outs = [p.communicate(timeout=600) for p in procs]
@@ -293,7 +218,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_checkpoint(tmp_path, cache_dir
   cfg.optimizer.lr = 1e6
   with pytest.raises(FloatingPointError, match=r"at step \d+") as e:
     train.train_and_evaluate(cfg, str(tmp_path / "nan"))
-  last = checkpointing._manager(str(tmp_path / "nan")).latest_step()
+  last = checkpointing.open_manager(str(tmp_path / "nan")).latest_step()
   assert last is not None and f"step {last}" in str(e.value)
   params, _ = checkpointing.load_params(str(tmp_path / "nan"))
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))

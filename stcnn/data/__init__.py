@@ -1,6 +1,6 @@
 """Video data: readers, offline preparation, the embedded synthetic data set and the Grain pipeline.
 
-The contract every module here keeps (see DESIGN.md):
+The contract every module here keeps (see docs/design.md):
 
 Prepared data set = a TFDS data set stored as ArrayRecord (`stcnn.data.builders`), one example per
 *video segment*:

@@ -35,14 +35,14 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from array_record.python import array_record_module
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
+
+from stcnn import classtree, fileio
 
 DATA_VERSION = "1.0.0"
 INFO_FILE = "dataset_info.json"
@@ -60,9 +60,7 @@ _CITATION = """@inproceedings{karpathy2014large,
   booktitle={CVPR}, year={2014}}"""
 
 
-# ------------------------------------------------------------------------------------------------
-# What a reader hands to `prepare`.
-# ------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------- what a reader hands to `prepare`
 @dataclasses.dataclass(frozen=True)
 class Item:
   """One listed video: `path` is None when the video is listed but not found locally."""
@@ -123,29 +121,14 @@ def check_hierarchy(hierarchy: Any, class_names: Sequence[str], where: str) -> d
   if not isinstance(hierarchy, dict) or not {"names", "parents", "num_leaves"} <= set(hierarchy):
     raise ValueError(f"{where}: expected a JSON object with names, parents, num_leaves")
   names, parents, num_leaves = hierarchy["names"], hierarchy["parents"], hierarchy["num_leaves"]
-  if len(names) != len(parents):
-    raise ValueError(f"{where}: {len(names)} names but {len(parents)} parents")
   if num_leaves != len(class_names) or list(names[:num_leaves]) != list(class_names):
     raise ValueError(f"{where}: the first num_leaves={num_leaves} names must be the "
                      f"{len(class_names)} class names in order, got {list(names[:5])}...")
-  for i, p in enumerate(parents):
-    if p != -1 and not (num_leaves <= p < len(names) and p != i):
-      raise ValueError(f"{where}: parents[{i}]={p} is neither -1 nor an internal node id "
-                       f"({num_leaves}..{len(names) - 1})")
-  for i in range(len(parents)):  # Every node's ancestors must end at a root (-1), without a cycle.
-    seen, node = [i], parents[i]
-    while node != -1:
-      if node in seen:
-        raise ValueError(f"{where}: node {i} ({names[i]!r}) never reaches a root: its ancestors "
-                         f"{seen} loop back to {node}")
-      seen.append(node)
-      node = parents[node]
+  classtree.check(parents, num_leaves, names, where)
   return {"names": list(names), "parents": [int(p) for p in parents], "num_leaves": int(num_leaves)}
 
 
-# ------------------------------------------------------------------------------------------------
-# Prepare settings and the fingerprint.
-# ------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------- prepare settings and the fingerprint
 @dataclasses.dataclass(frozen=True)
 class Settings:
   """How videos are turned into records (see `prepare.encode_video`)."""
@@ -196,9 +179,7 @@ def make_metadata(listing: Listing, settings: Settings, builder_cls) -> dict:
           "fingerprint": fp, "notes": listing.notes, "counts": {}}
 
 
-# ------------------------------------------------------------------------------------------------
-# The builders.
-# ------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------- the builders
 class _VideoClips(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Video segments as JPEG frame lists: names, features and info; `write()` stores the data."""
   VERSION = tfds.core.Version(DATA_VERSION)
@@ -318,35 +299,25 @@ def write(builder: _VideoClips, splits: Mapping[str, Iterable[dict]],
           metadata: Callable[[], Mapping[str, Any]], *, shard_bytes: int | None = None) -> str:
   """Writes `splits` (name -> examples, read once, in order) as `builder`'s data set; its dir.
 
-  One example is in memory at a time; a new shard starts every `shard_bytes`. Everything goes to
-  `incomplete.*` next to the builder dir, renamed at the end, so a failed run leaves nothing that
-  looks complete. `metadata()`, called once every split is written, gives DatasetInfo.metadata.
+  One example is in memory at a time; a new shard starts every `shard_bytes`. Everything goes to a
+  temporary sibling of the builder dir, renamed at the end (`fileio.atomic_dir`), so a failed run
+  leaves nothing that looks complete. `metadata()`, called once every split is written, gives DatasetInfo.metadata.
   """
   shard_bytes = shard_bytes or SHARD_BYTES
   final = os.fspath(builder.data_dir)
-  os.makedirs(os.path.dirname(final), exist_ok=True)
   if os.path.exists(final):
     raise FileExistsError(f"{final} exists; remove it to prepare this data set again")
-  tmp = tempfile.mkdtemp(prefix="incomplete.", suffix=f".{os.path.basename(final)}",
-                         dir=os.path.dirname(final))
-  try:
-    infos = [_write_split(builder, tmp, name, examples, shard_bytes)
+  with fileio.atomic_dir(final) as tmp:
+    infos = [_write_split(builder, os.fspath(tmp), name, examples, shard_bytes)
              for name, examples in splits.items()]
     builder.info.set_splits(tfds.core.SplitDict(infos))
     builder.info.metadata.clear()
     builder.info.metadata.update(metadata())
-    builder.info.write_to_directory(tmp)
-    os.chmod(tmp, 0o755)  # mkdtemp's 0o700 -> the usual permissions.
-    os.rename(tmp, final)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
+    builder.info.write_to_directory(os.fspath(tmp))
   return final
 
 
-# ------------------------------------------------------------------------------------------------
-# Reading back.
-# ------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------- reading back
 def find_builder_dirs(path, max_depth: int = 4) -> list[str]:
   """Complete builder dirs (with dataset_info.json) at or below `path`; `incomplete.*` skipped."""
   path = os.path.abspath(os.fspath(path))
@@ -434,9 +405,7 @@ def load(path) -> Prepared:
   return Prepared(dirs[0], metadata, list(builder.info.splits), builder.as_data_source)
 
 
-# ------------------------------------------------------------------------------------------------
-# The public TFDS `ucf101` builder through the same interface.
-# ------------------------------------------------------------------------------------------------
+# -------------------------------------- the public TFDS `ucf101` builder through the same interface
 class _PublicUcf101Source(collections.abc.Sequence):
   """Adapts public `ucf101` records {video (T,H,W,3), label} to the stcnn record contract.
 

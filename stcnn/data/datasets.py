@@ -5,16 +5,19 @@
                                     under `config.data.cache_dir`, then reused;
   config.data.name = 'prepared'   → the output of `python -m stcnn.data.prepare` at config.data.path.
 
-In a multi-process run only process 0 generates and prepares; the others wait for it.
+In a multi-process run the caller says which process does the work (`leader`) and how the others
+wait for it (`barrier`, e.g. `stcnn.parallel.sync`): this package knows no devices or hosts.
 """
 from __future__ import annotations
 
 import os
+from typing import Callable
 
-import jax
-
-from stcnn import parallel
 from stcnn.data import builders
+
+
+def _no_barrier(name: str) -> None:
+  del name
 
 
 def synthetic_path(config) -> str:
@@ -24,15 +27,21 @@ def synthetic_path(config) -> str:
       f"synthetic-{config.data.preset}-seed{config.data.synthetic_seed}-v{synthetic.FORMAT_VERSION}")
 
 
-def ensure_synthetic(config) -> str:
+def ensure_synthetic(config, *, leader: bool = True,
+                     barrier: Callable[[str], None] = _no_barrier) -> str:
   """Generates + prepares the synthetic preset if not cached; returns the prepared data set dir.
 
   Presets in the UCF-101 layout (`transfer`) are prepared with the UCF-101 reader, split
-  `config.data.ucf_split` (1..3).
+  `config.data.ucf_split` (1..3). Refused before any work if config.num_classes does not match the
+  preset (a paper-size config is Sports-1M's 487-way network; the `paper` preset has fewer).
   """
   from stcnn.data import prepare, synthetic  # heavy, and only needed here
   root = synthetic_path(config)
   preset = synthetic.get_preset(config.data.preset)
+  if config.num_classes != preset.num_leaves:
+    raise ValueError(f"config.num_classes = {config.num_classes} but the synthetic preset "
+                     f"{config.data.preset!r} (config.data.preset) has {preset.num_leaves} classes: "
+                     f"pass --config.num_classes={preset.num_leaves}")
 
   prepared = os.path.join(root, f"prepared-{config.data.frame_size}px")
 
@@ -45,18 +54,19 @@ def ensure_synthetic(config) -> str:
                              frame_size=config.data.frame_size)
     return prepare.prepare("csv", os.path.join(source, "manifest.csv"),
                            prepared, frame_size=config.data.frame_size)
-  # Process 0 does the work; the others then find it done (both calls return at once).
-  if jax.process_index() == 0:
+  # The leader does the work; the others then find it done (both calls return at once).
+  if leader:
     make()
-  parallel.sync("synthetic data set ready")
+  barrier("synthetic data set ready")
   return make()
 
 
-def load(config) -> builders.Prepared:
-  """The prepared data set named by config.data (errors name the key)."""
+def load(config, *, leader: bool = True,
+         barrier: Callable[[str], None] = _no_barrier) -> builders.Prepared:
+  """The prepared data set named by config.data (errors name the key); see `ensure_synthetic`."""
   name = config.data.name
   if name == "synthetic":
-    return builders.load(ensure_synthetic(config))
+    return builders.load(ensure_synthetic(config, leader=leader, barrier=barrier))
   if name == "prepared":
     if not config.data.path:
       raise ValueError("config.data.path: data.name='prepared' needs the directory written by "

@@ -4,12 +4,9 @@ Both consume any random-access source (`len(source)`, `source[i]` → a record o
 `stcnn.data`, e.g. a tfds ArrayRecordDataSource or a list of dicts) and produce per-process numpy
 batches {'video' float32 (b, T, S, S, 3), 'label' int32 (b,), 'target' float32 (b, C), ...}.
 
-Where the videos are (`video_table`): which records are a video's segments, and their lengths and
-labels, come from the data set's index (`Prepared.index(split)`: one small dict per record, no JPEG
-bytes read) when one is passed as `index=`; without it (older data sets, in-memory sources) every
-record is read once to find out, which at Sports-1M scale means reading all the data: pass the index.
+Which records make each video comes from `stcnn.data.video_index` (pass the data set's index).
 
-Randomness contract (DESIGN.md), training [choice: videos, not segments, are the unit]:
+Randomness contract (docs/design.md), training [choice: videos, not segments, are the unit]:
   * global example g (= step · global_batch_size + position in the global batch) is a clip of video
     perm_e[g mod V] of epoch e = g // V, V = the number of videos, where perm_e is grain's index
     shuffle seeded by SeedSequence([seed, 1]) (+ e: grain reseeds each epoch): every video is seen
@@ -32,55 +29,29 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import grain
 import numpy as np
 
 from stcnn.data import sampling
 from stcnn.data import transforms
+from stcnn.data.video_index import check_labels, labels_of, video_table
 
 _EXAMPLE_STREAM = 0  # np.random.default_rng([seed, 0, g]): example g's draws.
 _SHUFFLE_STREAM = 1  # SeedSequence([seed, 1]): the video order (grain adds the epoch).
 
 
-# ---------------------------------------------------------------------------------------------
-# Record fields.
-
-def _as_str(value) -> str:
-  if isinstance(value, np.ndarray):
-    value = value.item()
-  return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def video_id_of(record: dict) -> str:
-  return _as_str(record["video_id"])
-
-
-def _check_labels(labels, video_id: str, num_classes: int | None = None) -> np.ndarray:
-  labels = np.atleast_1d(np.asarray(labels, np.int64))
-  if labels.size == 0 or (num_classes is not None and
-                          (labels.min() < 0 or labels.max() >= num_classes)):
-    raise ValueError(f"video {video_id!r}: labels {labels.tolist()} must be 1 or more "
-                     f"ids in [0, num_classes={num_classes})")
-  return labels
-
-
-def labels_of(record: dict, num_classes: int | None = None) -> np.ndarray:
-  """The record's leaf label ids (int64, >= 1 of them), checked against num_classes."""
-  return _check_labels(record["labels"], video_id_of(record), num_classes)
-
-
 def soft_target(labels: Sequence[int], num_classes: int) -> np.ndarray:
-  """float32 (C,): 1/n on each of the n distinct labels [choice, PAPER.md §3]."""
+  """float32 (C,): 1/n on each of the n distinct labels [choice, docs/paper.md §3]."""
   labels = np.unique(np.asarray(labels, np.int64))
   target = np.zeros(num_classes, np.float32)
   target[labels] = 1.0 / len(labels)
   return target
 
 
-def _shuffle_seed(seed: int) -> int:
+def shuffle_seed(seed: int) -> int:
+  """The seed of grain's video shuffle: SeedSequence([seed, 1]), never a stream of an example."""
   if not isinstance(seed, (int, np.integer)) or seed < 0:
     raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
   return int(np.random.SeedSequence([int(seed), _SHUFFLE_STREAM]).generate_state(1)[0])
@@ -117,111 +88,7 @@ def _iter_batches(ds: grain.MapDataset, *, mean: float, worker_count: int,
   return grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=1)
 
 
-# ---------------------------------------------------------------------------------------------
-# Where the videos are: the index, or a scan of the records.
-
-@dataclasses.dataclass(frozen=True)
-class VideoTable:
-  """A source's records grouped by video.
-
-  Videos are in order of first appearance in the source, a video's records in segment order:
-  video v's records are `records[starts[v]:starts[v + 1]]`, of `frames[...]` frames each.
-  """
-  video_ids: tuple[str, ...]
-  labels: tuple[tuple[int, ...], ...]  # per video: its first segment's labels, then any others.
-  num_segments: np.ndarray  # int64 (V,): the segment count the records declare.
-  starts: np.ndarray  # int64 (V + 1,)
-  records: np.ndarray  # int64 (R,): record indices in the source.
-  frames: np.ndarray  # int64 (R,)
-  fps: np.ndarray  # float64 (R,); NaN where unknown (an index without fps).
-
-  @property
-  def num_videos(self) -> int:
-    return len(self.video_ids)
-
-  def segments(self, v: int) -> slice:
-    return slice(int(self.starts[v]), int(self.starts[v + 1]))
-
-
-def _index_rows(index: Sequence[dict], num_records: int) -> Iterator[tuple]:
-  if len(index) != num_records:
-    raise ValueError(f"the index has {len(index)} entries but the source {num_records} records: "
-                     "it belongs to another split or data set")
-  for e in index:
-    vid = e["video_id"]
-    yield (vid if type(vid) is str else _as_str(vid), e["labels"], e["segment"],  # pylint: disable=unidiomatic-typecheck
-           e["num_segments"], e["num_frames"], e.get("fps"))
-
-
-def _source_rows(source) -> Iterator[tuple]:
-  for i in range(len(source)):
-    r = source[i]  # Reads the record's JPEG bytes too: what `index=` avoids.
-    yield (video_id_of(r), r["labels"], int(r["segment"]), int(r["num_segments"]),
-           len(r["frames"]), r.get("fps"))
-
-
-def _table(rows: Iterable[tuple], max_videos: int) -> VideoTable:
-  """Groups (video_id, labels, segment, num_segments, num_frames, fps) rows, one per record."""
-  position = {}  # video id → video index
-  videos = []  # per video: [first segment seen, labels, other labels or None, declared, seen]
-  video_of, segment_of, record_of, frames_of, fps_of = [], [], [], [], []  # per record kept
-  pending = 0  # Videos (of the first max_videos) with fewer records seen than they declare.
-  for i, (vid, lab, segment, num_segments, num_frames, rate) in enumerate(rows):
-    v = position.get(vid)
-    if v is None:
-      if max_videos and len(videos) == max_videos:
-        continue
-      v = position[vid] = len(videos)
-      videos.append([segment, tuple(_check_labels(lab, vid).tolist()), None, int(num_segments), 0])
-      pending += 1
-    elif (tuple(lab) if isinstance(lab, (list, tuple)) else
-          tuple(np.atleast_1d(lab).tolist())) != videos[v][1]:
-      lab = tuple(_check_labels(lab, vid).tolist())
-      info = videos[v]
-      if lab != info[1]:  # Rare: segments of one video with other labels.
-        info[2] = (info[2] or set()) | set(lab) | set(info[1])
-        if segment < info[0]:
-          info[0], info[1] = segment, lab
-    videos[v][4] += 1
-    if videos[v][4] == videos[v][3]:
-      pending -= 1
-    video_of.append(v)
-    segment_of.append(segment)
-    record_of.append(i)
-    frames_of.append(num_frames)
-    fps_of.append(math.nan if rate is None else rate)
-    if max_videos and len(videos) == max_videos and not pending:
-      break  # The first max_videos videos are complete: read no further.
-  order = np.lexsort((np.asarray(segment_of, np.int64), np.asarray(video_of, np.int64)))
-  labels = [lab + tuple(sorted(more - set(lab))) if more else lab for _, lab, more, _, _ in videos]
-  return VideoTable(
-      video_ids=tuple(position), labels=tuple(labels),
-      num_segments=np.array([info[3] for info in videos], np.int64),
-      starts=np.concatenate([[0], np.cumsum([info[4] for info in videos])]).astype(np.int64),
-      records=np.asarray(record_of, np.int64)[order],
-      frames=np.asarray(frames_of, np.int64)[order], fps=np.asarray(fps_of, np.float64)[order])
-
-
-def video_table(source, *, index: Sequence[dict] | None = None,
-                max_videos: int = 0) -> VideoTable:
-  """The source's records grouped by video, from `index` (no record read) or a scan of the source.
-
-  Args:
-    source: random-access records (the data contract in `stcnn.data`).
-    index: `Prepared.index(split)`: per record in stored order {"video_id", "labels", "segment",
-      "num_segments", "num_frames"} (+ optional "fps"); None: read every record instead.
-    max_videos: > 0 keeps only the first max_videos videos (in order of first appearance); the
-      scan then stops as soon as they have all their declared segments (at once when a video's
-      segments are stored together, as `prepare` writes them).
-  """
-  if max_videos < 0:
-    raise ValueError(f"max_videos must be >= 0 (0: all), got {max_videos}")
-  rows = _source_rows(source) if index is None else _index_rows(index, len(source))
-  return _table(rows, max_videos)
-
-
-# ---------------------------------------------------------------------------------------------
-# Training.
+# ----------------------------------------------------------------------------------------- training
 
 def _train_example(g: int, video: int, *, source, starts: np.ndarray, records: np.ndarray,
                    frames: np.ndarray, seed: int, offsets: tuple[int, ...], crop_size: int,
@@ -250,35 +117,7 @@ def train_dataset(source, *, num_frames: int, crop_size: int, num_classes: int,
                   flip: bool = True, frame_offsets: Sequence[int] | None = None,
                   read_threads: int = 2, start_step: int = 0,
                   index: Sequence[dict] | None = None) -> grain.IterDataset:
-  """The infinite training stream of process batches as a grain IterDataset (see train_iterator)."""
-  b = per_process_batch_size(global_batch_size, process_count)
-  if not 0 <= process_index < process_count:
-    raise ValueError(f"process_index={process_index} not in [0, process_count={process_count})")
-  if start_step < 0:
-    raise ValueError(f"start_step must be >= 0, got {start_step}")
-  offsets = sampling.frame_offsets(num_frames, frame_offsets)
-  _shuffle_seed(seed)  # Checks the seed before any scan.
-  if len(source) == 0:
-    raise ValueError("the training source is empty")
-  table = video_table(source, index=index)
-  example = functools.partial(
-      _train_example, source=source, starts=table.starts, records=table.records,
-      frames=table.frames, seed=int(seed), offsets=offsets, crop_size=crop_size,
-      num_classes=num_classes, flip=flip)
-  ds = grain.MapDataset.range(table.num_videos).shuffle(seed=_shuffle_seed(seed)).repeat()
-  ds = ds.map_with_index(example)  # index = global example index g, element = its video.
-  ds = ds.batch(b)  # grain's own stacking: in a worker it stacks straight into shared memory.
-  ds = ds[process_index::process_count][start_step:]  # element k = this process's part of step k.
-  return _iter_batches(ds, mean=mean, worker_count=worker_count, read_threads=read_threads)
-
-
-def train_iterator(source, *, num_frames: int, crop_size: int, num_classes: int,
-                   global_batch_size: int, seed: int, process_index: int = 0,
-                   process_count: int = 1, worker_count: int = 0, mean: float = transforms.MEAN,
-                   flip: bool = True, frame_offsets: Sequence[int] | None = None,
-                   read_threads: int = 2, start_step: int = 0,
-                   index: Sequence[dict] | None = None) -> grain.DatasetIterator:
-  """The training stream: a checkpointable iterator of this process's batches, forever.
+  """The infinite training stream of this process's batches, as a grain IterDataset.
 
   Yields {'video' float32 (b, T, S, S, 3), 'label' int32 (b,) (the record's first label),
   'target' float32 (b, num_classes) (soft, 1/n on each of the n labels)} with
@@ -307,54 +146,37 @@ def train_iterator(source, *, num_frames: int, crop_size: int, num_classes: int,
       (fine for small and in-memory sources, slow for big ones).
 
   Returns:
-    a grain DatasetIterator: `get_state()` / `set_state(state)` restore the exact position
-    (mid-epoch or not); call `close()` when worker_count > 0.
+    a grain IterDataset; `iter()` of it (`train_iterator`) is a DatasetIterator whose
+    `get_state()` / `set_state(state)` restore the exact position (mid-epoch or not); call its
+    `close()` when worker_count > 0.
   """
-  return iter(train_dataset(
-      source, num_frames=num_frames, crop_size=crop_size, num_classes=num_classes,
-      global_batch_size=global_batch_size, seed=seed, process_index=process_index,
-      process_count=process_count, worker_count=worker_count, mean=mean, flip=flip,
-      frame_offsets=frame_offsets, read_threads=read_threads, start_step=start_step,
-      index=index))
+  b = per_process_batch_size(global_batch_size, process_count)
+  if not 0 <= process_index < process_count:
+    raise ValueError(f"process_index={process_index} not in [0, process_count={process_count})")
+  if start_step < 0:
+    raise ValueError(f"start_step must be >= 0, got {start_step}")
+  offsets = sampling.clip_offsets(num_frames, frame_offsets)
+  shuffle_seed(seed)  # Checks the seed before any scan.
+  if len(source) == 0:
+    raise ValueError("the training source is empty")
+  table = video_table(source, index=index)
+  example = functools.partial(
+      _train_example, source=source, starts=table.starts, records=table.records,
+      frames=table.frames, seed=int(seed), offsets=offsets, crop_size=crop_size,
+      num_classes=num_classes, flip=flip)
+  ds = grain.MapDataset.range(table.num_videos).shuffle(seed=shuffle_seed(seed)).repeat()
+  ds = ds.map_with_index(example)  # index = global example index g, element = its video.
+  ds = ds.batch(b)  # grain's own stacking: in a worker it stacks straight into shared memory.
+  ds = ds[process_index::process_count][start_step:]  # element k = this process's part of step k.
+  return _iter_batches(ds, mean=mean, worker_count=worker_count, read_threads=read_threads)
 
 
-# ---------------------------------------------------------------------------------------------
-# Statistics.
-
-def dataset_stats(source, *, num_classes: int | None = None, clip_frames: int | None = None,
-                  index: Sequence[dict] | None = None) -> dict[str, Any]:
-  """Counts for `inspect`: records, videos, frames/segments per video, labels, short segments.
-
-  From `index` when given (no record read), else from a scan of the source. fps_mean is None when
-  the index has no frame rates.
-  """
-  t = video_table(source, index=index)
-  if not t.num_videos:
-    return {"records": 0, "videos": 0}
-  segs = np.diff(t.starts)
-  frames_per_video = np.add.reduceat(t.frames, t.starts[:-1])
-  num_classes = num_classes or 1 + max(max(lab) for lab in t.labels)
-  per_class = np.zeros(num_classes, np.int64)
-  for labels in t.labels:
-    per_class[list(labels)] += 1
-  mmm = lambda a: (int(a.min()), float(a.mean()), int(a.max()))
-  known_fps = t.fps[~np.isnan(t.fps)]
-  stats = {
-      "records": len(t.records), "videos": t.num_videos,
-      "segments_per_video": mmm(segs), "frames_per_video": mmm(frames_per_video),
-      "frames_per_segment": mmm(t.frames),
-      "fps_mean": float(known_fps.mean()) if known_fps.size else None,
-      "videos_per_class": per_class,
-      "multi_label_fraction": float(np.mean([len(lab) > 1 for lab in t.labels])),
-      "incomplete_videos": int(np.sum(segs != t.num_segments)),
-  }
-  if clip_frames is not None:  # Segments whose clips repeat their last frame (sampling.py).
-    stats["short_segments"] = int(np.sum(t.frames < clip_frames))
-  return stats
+def train_iterator(source, **kwargs) -> grain.DatasetIterator:
+  """`iter(train_dataset(source, **kwargs))`: the checkpointable training iterator."""
+  return iter(train_dataset(source, **kwargs))
 
 
-# ---------------------------------------------------------------------------------------------
-# Evaluation.
+# --------------------------------------------------------------------------------------- evaluation
 
 @dataclasses.dataclass(frozen=True)
 class EvalPlan:
@@ -390,13 +212,13 @@ def eval_plan(source, *, num_frames: int, num_classes: int, clips_per_video: int
     index: `Prepared.index(split)`: the plan then reads no record. None: scans the source.
     max_videos: > 0 keeps the first max_videos videos; a scan stops once it has them.
   """
-  offsets = sampling.frame_offsets(num_frames, frame_offsets)
+  offsets = sampling.clip_offsets(num_frames, frame_offsets)
   span = sampling.clip_span(offsets)
   t = video_table(source, index=index, max_videos=max_videos)
   labels = np.zeros((t.num_videos, num_classes), np.float32)
   for v, lab in enumerate(t.labels):
     if min(lab) < 0 or max(lab) >= num_classes:
-      _check_labels(lab, t.video_ids[v], num_classes)  # raises, naming the video
+      check_labels(lab, t.video_ids[v], num_classes)  # raises, naming the video
     labels[v, list(lab)] = 1.0
   placements = {}  # segment lengths → (segment position, start) of each clip; videos share them.
   records, starts = [], []
@@ -464,10 +286,12 @@ class _EvalBatch:
 
 
 class EvalBatches:
-  """Re-iterable evaluation batches of one process (see `eval_batches`); `len()` = batch count."""
+  """Re-iterable evaluation batches of one process for a plan (see `eval_batches`); `len()` =
+  batches a pass."""
 
-  def __init__(self, source, plan: EvalPlan, *, crop_size: int, batch_size: int, mean: float,
-               process_index: int, process_count: int, worker_count: int, read_threads: int):
+  def __init__(self, source, plan: EvalPlan, *, crop_size: int, batch_size: int,
+               mean: float = transforms.MEAN, process_index: int = 0, process_count: int = 1,
+               worker_count: int = 0, read_threads: int = 2):
     b = per_process_batch_size(batch_size, process_count)
     self.plan = plan
     self.batch_size = batch_size
@@ -499,7 +323,7 @@ class EvalBatches:
 def eval_batches(source, *, num_frames: int, crop_size: int, num_classes: int,
                  clips_per_video: int = 20, views: int = 4, batch_size: int,
                  mean: float = transforms.MEAN, process_index: int = 0, process_count: int = 1,
-                 frame_offsets: Sequence[int] | None = None, plan: EvalPlan | None = None,
+                 frame_offsets: Sequence[int] | None = None,
                  worker_count: int = 0, read_threads: int = 2,
                  index: Sequence[dict] | None = None, max_videos: int = 0) -> EvalBatches:
   """Deterministic multi-view evaluation batches [paper §4: 20 clips × 4 views a video].
@@ -510,18 +334,12 @@ def eval_batches(source, *, num_frames: int, crop_size: int, num_classes: int,
   Process p gets examples [p·b, (p+1)·b) of every global batch, b = batch_size // process_count.
   Batches: {'video', 'label' (the video's first label), 'target', 'video_index' int32, 'mask' bool}.
   Returns a re-iterable `EvalBatches` (`for batch in ...`), exposing `.plan`, `.num_videos`,
-  `.video_labels` (multi-hot, (num_videos, C)) and `len()` (batches per pass). Pass a `plan` from
-  `eval_plan` to skip making one; else one is made from `index` (or a scan) and `max_videos`.
+  `.video_labels` (multi-hot, (num_videos, C)) and `len()` (batches per pass). The plan is made
+  from `index` (or a scan) and `max_videos`; with a plan already made, build `EvalBatches` from it.
   """
-  if plan is None:
-    plan = eval_plan(source, num_frames=num_frames, num_classes=num_classes,
-                     clips_per_video=clips_per_video, views=views, frame_offsets=frame_offsets,
-                     index=index, max_videos=max_videos)
-  elif (plan.clips_per_video, plan.views, len(plan.offsets)) != (clips_per_video, views,
-                                                                 num_frames):
-    raise ValueError(f"plan has clips_per_video={plan.clips_per_video}, views={plan.views}, "
-                     f"{len(plan.offsets)} frames; asked for {clips_per_video}, {views}, "
-                     f"{num_frames}")
+  plan = eval_plan(source, num_frames=num_frames, num_classes=num_classes,
+                   clips_per_video=clips_per_video, views=views, frame_offsets=frame_offsets,
+                   index=index, max_videos=max_videos)
   return EvalBatches(source, plan, crop_size=crop_size, batch_size=batch_size, mean=mean,
                      process_index=process_index, process_count=process_count,
                      worker_count=worker_count, read_threads=read_threads)

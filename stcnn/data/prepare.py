@@ -29,9 +29,10 @@ Decisions [choice]:
   builder dir (`report_path`; one per UCF-101 split config). A split never stops on a bad video.
   workers=1 decodes in this process: no protection from crashes and no timeout.
 - Resume: a complete data set with the same fingerprint is returned at once; one made from another
-  source or settings is never touched (error). Data is written into `incomplete.*` and renamed at
-  the end, so a failed or killed run leaves nothing that looks complete; an interrupted run restarts
-  that data set from the beginning (stale `incomplete.*` folders are removed first).
+  source or settings is never touched (error). Data is written into a hidden `.NAME.incomplete-*` sibling
+  and renamed at the end (`stcnn.fileio`), so a failed or killed run leaves nothing that looks
+  complete; an interrupted run restarts that data set from the beginning (its stale temporaries are
+  removed first).
 - Folder and Sports-1M sources are scanned for videos, so the output may not lie inside them (its
   files would be listed next time); UCF-101 and CSV list their videos, so there it may.
 """
@@ -42,7 +43,6 @@ import contextlib
 from concurrent import futures
 import dataclasses
 import functools
-import json
 import math
 import multiprocessing
 import os
@@ -56,6 +56,7 @@ from absl import logging
 import numpy as np
 import tqdm
 
+from stcnn import fileio
 from stcnn.data import builders
 from stcnn.data import folder
 from stcnn.data import sports1m
@@ -84,9 +85,7 @@ def read_listing(dataset: str, source, *, split: int | None = None,
   return folder.read_folder(source) if dataset == "folder" else folder.read_csv(source)
 
 
-# ------------------------------------------------------------------------------------------------
-# One video → segments of JPEG frames.
-# ------------------------------------------------------------------------------------------------
+# -------------------------------------------------------------- one video → segments of JPEG frames
 def segment_windows(num_frames: int, segment_frames: int, max_segments: int) -> list[range]:
   """Frame index ranges of a video's segments (see the module docstring)."""
   if num_frames <= segment_frames:
@@ -193,9 +192,7 @@ def run_isolated(fn: Callable[[Any], Any], tasks: Iterable[Any], workers: int,
       _kill(pool)
 
 
-# ------------------------------------------------------------------------------------------------
-# Bookkeeping and the example generator.
-# ------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------ bookkeeping and the example generator
 @dataclasses.dataclass
 class SplitStats:
   listed: int = 0
@@ -274,9 +271,7 @@ def _print_summary(report, path):
         f"{report['frames_per_s']} frames/s; report {path}; data set {report['builder_dir']}")
 
 
-# ------------------------------------------------------------------------------------------------
-# prepare()
-# ------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------- prepare()
 def _differences(old: dict, new: dict) -> list[str]:
   """What changed between two data sets' metadata, for the refusal message."""
   out = []
@@ -356,11 +351,9 @@ def prepare(dataset: str, source, output, *, split: int | None = None, frame_siz
   if not examples:
     raise ValueError(f"{listing.root}: none of the {sum(s.listed for s in stats.values())} "
                      "listed videos was found")
-  parent = os.path.dirname(os.fspath(builder.data_dir))
-  for stale in (d for d in (os.listdir(parent) if os.path.isdir(parent) else [])
-                if d.startswith("incomplete.")):
-    logging.warning("Removing %s left by an interrupted run", os.path.join(parent, stale))
-    shutil.rmtree(os.path.join(parent, stale))
+  for stale in fileio.stale_temporaries(builder.data_dir):
+    logging.warning("Removing %s left by an interrupted run", stale)
+    shutil.rmtree(stale)
   path = report_path(builder.data_dir)
   start = time.time()
   metadata = lambda: {**builder.metadata_to_write,
@@ -374,27 +367,18 @@ def prepare(dataset: str, source, output, *, split: int | None = None, frame_siz
     error = (f"split {empty[0]}: none of its {stats[empty[0]].unreadable} videos could be read"
              if empty else f"{type(e).__name__}: {e}")
     report = _report(listing, settings, builder, stats, "failed", time.time() - start, error)
-    _write_json(path, report)
+    fileio.write_json(path, report)
     _print_summary(report, path)
     if empty and isinstance(e, Exception):
       raise ValueError(f"{error} (reasons in {path}); nothing was written") from e
     raise
   report = _report(listing, settings, builder, stats, "ok", time.time() - start)
-  _write_json(path, report)
+  fileio.write_json(path, report)
   _print_summary(report, path)
   return os.fspath(builder.data_dir)
 
 
-def _write_json(path, obj):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + ".tmp", "w") as f:
-    json.dump(obj, f, indent=1)
-  os.replace(path + ".tmp", path)
-
-
-# ------------------------------------------------------------------------------------------------
-# CLI
-# ------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------- CLI
 def _define_flags():
   """Flags exist only when this module is the program (they would clash in a library import)."""
   flags.DEFINE_enum("dataset", None, DATASETS, "Source kind.")

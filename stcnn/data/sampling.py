@@ -19,7 +19,7 @@ straight from the bytes, without PIL's Python header parser; the same pixels).
 
 Short segments [choice]: when a segment has fewer frames than the span, the missing frames repeat
 the segment's last frame (the clip "freezes" at the end, no artificial jump as looping would give).
-`clip_frame_indices` returns how many frames were padded; `pipeline.dataset_stats` counts the
+`clip_frame_indices` returns how many frames were padded; `stcnn.inspect.dataset_stats` counts the
 segments this affects.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from PIL import Image
 from stcnn.data import video_io
 
 
-def frame_offsets(num_frames: int, offsets: Sequence[int] | None = None) -> tuple[int, ...]:
+def clip_offsets(num_frames: int, offsets: Sequence[int] | None = None) -> tuple[int, ...]:
   """The clip's frame offsets: `offsets` if given (checked), else range(num_frames)."""
   if num_frames < 1:
     raise ValueError(f"num_frames must be >= 1, got {num_frames}")
@@ -179,9 +179,3 @@ def read_clip(record: dict, start: int, offsets: Sequence[int]) -> np.ndarray:
   indices, _ = clip_frame_indices(len(record["frames"]), start, offsets)
   return decode_clip(record["frames"], indices)
 
-
-def sample_train_clip(rng: np.random.Generator, record: dict,
-                      offsets: Sequence[int]) -> np.ndarray:
-  """Training clip of a record: draws the start from `rng`, returns uint8 (T, H, W, 3)."""
-  return read_clip(record, train_clip_start(rng, len(record["frames"]), clip_span(offsets)),
-                   offsets)

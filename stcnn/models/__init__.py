@@ -2,8 +2,24 @@
 from __future__ import annotations
 
 from stcnn.models import heads
-from stcnn.models.fusion import FUSIONS, STREAMS, VideoNet, frames_read
+from stcnn.models import fusion
+from stcnn.models.fusion import FUSIONS, STREAMS, VideoNet
 from stcnn.models.heads import Hierarchy, loss_fn
+
+__all__ = [
+    "build",
+    "check_model_config",
+    "frame_offsets",
+    "fusion",
+    "FUSIONS",
+    "heads",
+    "Hierarchy",
+    "hierarchy_for",
+    "loss_fn",
+    "num_frames",
+    "STREAMS",
+    "VideoNet",
+]
 
 HEADS = ("flat", "tree")
 
@@ -11,10 +27,7 @@ HEADS = ("flat", "tree")
 def check_model_config(config) -> None:
   """Refuses bad model keys up front, naming the key and what was expected."""
   m = config.model
-  if m.fusion not in FUSIONS:
-    raise ValueError(f"config.model.fusion: unknown {m.fusion!r}; expected one of {FUSIONS}")
-  if m.streams not in STREAMS:
-    raise ValueError(f"config.model.streams: unknown {m.streams!r}; expected one of {STREAMS}")
+  fusion.check_architecture(m.fusion, m.streams)
   if m.head not in HEADS:
     raise ValueError(f"config.model.head: unknown {m.head!r}; expected one of {HEADS}")
   if not m.width > 0:
@@ -56,14 +69,14 @@ def build(config) -> VideoNet:
   return VideoNet(
       num_classes=config.num_classes, fusion=m.fusion, streams=m.streams, width=m.width,
       dropout=m.dropout, head=m.head, hierarchy=hierarchy_for(config),
-      early_frames=m.get("early_frames", 10), late_gap=m.get("late_gap", 15))
+      early_frames=m.early_frames, late_gap=m.late_gap)
 
 
 def frame_offsets(config) -> tuple[int, ...]:
   """The clip frames this config's network reads (late fusion: (0, 15)); the input pipeline
   decodes only these."""
   m = config.model
-  return frames_read(m.fusion, m.get("early_frames", 10), m.get("late_gap", 15))
+  return fusion.frame_offsets(m.fusion, m.early_frames, m.late_gap)
 
 
 def num_frames(config) -> int:

@@ -26,25 +26,48 @@ from stcnn.models import heads, layers, multires
 
 FUSIONS = ("single", "early", "late", "slow")
 STREAMS = ("full", "multires", "fovea", "context")
+EARLY_FRAMES = 10  # [paper] early fusion's conv1 spans T = 10 contiguous frames
+LATE_GAP = 15  # [paper] late fusion's two towers see frames 15 apart
+SLOW_TEMPORAL = ((4, 2), (2, 2), (2, 2))  # [paper] slow fusion conv1..conv3 (extent, stride)
 
 
-def temporal_spec(fusion: str, early_frames: int = 10):
+def check_architecture(fusion: str, streams: str = "full") -> None:
+  """The one check of the fusion and stream names (errors name the config key)."""
+  for key, value, allowed in (("fusion", fusion, FUSIONS), ("streams", streams, STREAMS)):
+    if value not in allowed:
+      raise ValueError(f"config.model.{key}: unknown {value!r}; expected one of {allowed}")
+
+
+def temporal_spec(fusion: str, early_frames: int = EARLY_FRAMES):
   """(extent, stride) in time for conv1..conv3 of each fusion type."""
-  return {"single": (), "late": (), "early": ((early_frames, 1),),
-          "slow": ((4, 2), (2, 2), (2, 2))}[fusion]
+  return {"single": (), "late": (), "early": ((early_frames, 1),), "slow": SLOW_TEMPORAL}[fusion]
 
 
-def frames_read(fusion: str, early_frames: int = 10, late_gap: int = 15) -> tuple[int, ...]:
-  """Indices of the clip's frames a network reads; the clip must be max(...)+1 frames long."""
+def frames_spanned(spec) -> int:
+  """How many input frames a stack of valid temporal convs (extent, stride) reduces to one."""
+  t = 1
+  for extent, stride in reversed(spec):
+    t = (t - 1) * stride + extent
+  return t
+
+
+def frame_offsets(fusion: str, early_frames: int = EARLY_FRAMES,
+                  late_gap: int = LATE_GAP) -> tuple[int, ...]:
+  """The one rule for which of a clip's frames a network reads (the clip spans max(...) + 1).
+
+  single (0,); early range(early_frames); late (0, late_gap); slow range(10): the frames its
+  temporal convs reduce to one response.
+  """
+  check_architecture(fusion)
   return {"single": (0,), "early": tuple(range(early_frames)), "late": (0, late_gap),
-          "slow": tuple(range(10))}[fusion]
+          "slow": tuple(range(frames_spanned(SLOW_TEMPORAL)))}[fusion]
 
 
 class VideoNet(nn.Module):
   """video float32 (B, T, H, W, 3), mean-subtracted → scores (B, num_classes).
 
   T is `num_frames` (1, 10, 16, 10; longer clips are fine, the first frames are read) or exactly
-  `len(frame_indices)`: the frames read, already gathered (the input pipeline decodes only those,
+  `len(frame_offsets)`: the frames read, already gathered (the input pipeline decodes only those,
   e.g. late fusion's frames 0 and 15).
 
   Pure function of (params, video, dropout rng): `apply({'params': p}, video, train=True,
@@ -58,24 +81,25 @@ class VideoNet(nn.Module):
   dropout: float = 0.5
   head: str = "flat"
   hierarchy: Optional[heads.Hierarchy] = None
-  early_frames: int = 10
-  late_gap: int = 15
+  early_frames: int = EARLY_FRAMES
+  late_gap: int = LATE_GAP
   lrn: tuple[float, int, float, float] = (2.0, 5, 1e-4, 0.5)  # k, n, alpha, beta [paper]
 
   @property
-  def frame_indices(self) -> tuple[int, ...]:
-    return frames_read(self.fusion, self.early_frames, self.late_gap)
+  def frame_offsets(self) -> tuple[int, ...]:
+    return frame_offsets(self.fusion, self.early_frames, self.late_gap)
 
   @property
   def num_frames(self) -> int:
     """Length of the clip the data pipeline must give this network (1, 10, 16, 10)."""
-    return max(self.frame_indices) + 1
+    return max(self.frame_offsets) + 1
 
   @nn.compact
   def __call__(self, video, train: bool = False):
     if video.ndim != 5 or video.shape[-1] != 3:
       raise ValueError(f"video must be (batch, time, height, width, 3), got {video.shape}")
-    idx = self.frame_indices
+    check_architecture(self.fusion, self.streams)
+    idx = self.frame_offsets
     if video.shape[1] == len(idx) < self.num_frames:
       x = video  # the clip holds exactly the frames read (late fusion: frames 0 and 15 gathered)
     elif video.shape[1] >= self.num_frames:
@@ -89,11 +113,9 @@ class VideoNet(nn.Module):
         *self.lrn, name=name)
     if self.streams == "full":
       feats = [tower("tower", True)(x)]
-    elif self.streams in STREAMS:
+    else:
       names = ("fovea", "context") if self.streams == "multires" else (self.streams,)
       feats = [tower(n, False)(multires.STREAM_INPUTS[n](x)) for n in names]
-    else:
-      raise ValueError(f"config.model.streams: unknown {self.streams!r}; expected one of {STREAMS}")
     x = jnp.concatenate([f.reshape(f.shape[0], -1) for f in feats], axis=-1)
     for i in (1, 2):
       x = nn.relu(nn.Dense(layers.scaled(layers.FC_WIDTH, self.width), name=f"fc{i}")(x))

@@ -4,7 +4,7 @@ Both heads return *scores* of shape (batch, num_classes) whose softmax is the le
 flat → logits; tree → leaf log-probabilities (already normalised, so softmax leaves them unchanged).
 Evaluation therefore treats both alike.
 
-Tree head [PAPER.md §5, our extension]: a softmax over the children of every internal node; the
+Tree head [docs/paper.md §5, our extension]: a softmax over the children of every internal node; the
 probability of a leaf is the product of the conditional probabilities along its path from the root.
 Loss = −log P(leaf) − Σ_{ancestors a} log P(a), with P(a) = Σ_{leaves under a} P(leaf): a wrong
 leaf under the right parent keeps P(parent) high and so costs less than a wrong leaf elsewhere.
@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from stcnn import classtree
+
 
 @dataclasses.dataclass(frozen=True)
 class Hierarchy:
@@ -31,21 +33,7 @@ class Hierarchy:
   names: tuple[str, ...] = ()
 
   def __post_init__(self):
-    n = len(self.parents)
-    for i, p in enumerate(self.parents):
-      if not (p == -1 or self.num_leaves <= p < n):
-        raise ValueError(f"hierarchy: parent of node {i} is {p}; expected -1 or an internal node "
-                         f"id in [{self.num_leaves}, {n})")
-    childless = set(range(self.num_leaves, n)) - set(self.parents)
-    if childless:
-      raise ValueError(f"hierarchy: internal nodes {sorted(childless)} have no children")
-    for leaf in range(self.num_leaves):  # every path reaches the root without cycles
-      seen, node = set(), leaf
-      while node != -1:
-        if node in seen:
-          raise ValueError(f"hierarchy: cycle through node {node}")
-        seen.add(node)
-        node = self.parents[node]
+    classtree.check(self.parents, self.num_leaves, self.names)
 
   @classmethod
   def from_json(cls, obj_or_path) -> "Hierarchy":

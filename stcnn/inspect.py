@@ -1,30 +1,34 @@
 r"""Looks at a prepared data set: statistics and contact sheets of what the networks will see.
 
-  python -m stcnn.data.inspect --config=configs/slow_fusion.py:cpu [--split=train,test] [--out=DIR]
-  python -m stcnn.data.inspect --data=PATH [--split=train[,test]] [--num_frames=10] [--out=DIR]
+  python -m stcnn.inspect --config=configs/slow_fusion.py:cpu [--split=train,test] [--out=DIR]
+  python -m stcnn.inspect --data=PATH [--split=train[,test]] [--num_frames=10] [--out=DIR]
 
 Prints, for every split given, videos / segments, frames per video and per segment (min/mean/max),
 videos per class and the multi-label fraction; writes to --out the contact sheets
 `train_clips.png` (augmented training clips of the first split, a row per clip, the frames the
 network reads along the row, labels as title) and `eval_views.png` (the evaluation views of the
 first split's first video's clip). With --config the clip is the network's: its frame offsets
-(late fusion: frames t and t+15, `stcnn.models.frames_read`), crop size and mean; the statistics
-come from the data set's index when it has one (no record read).
+(late fusion: frames t and t+15, `stcnn.models.frame_offsets`), crop size and mean; the
+statistics come from the data set's index when it has one (no record read).
 """
 from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from absl import app
 from absl import flags
 import numpy as np
 from ml_collections import config_flags
 
+from stcnn import models
+from stcnn.data import builders
+from stcnn.data import datasets
 from stcnn.data import pipeline
 from stcnn.data import sampling
 from stcnn.data import transforms
+from stcnn.data import video_index
 
 FLAGS = flags.FLAGS
 
@@ -42,20 +46,55 @@ def _define_flags():
   flags.DEFINE_integer("num_clips", 4, "Training clips on the contact sheet.")
 
 
+def _min_mean_max(a: np.ndarray) -> tuple[int, float, int]:
+  return int(a.min()), float(a.mean()), int(a.max())
+
+
+def dataset_stats(source, *, num_classes: int | None = None, clip_frames: int | None = None,
+                  index: Sequence[dict] | None = None) -> dict[str, Any]:
+  """Counts for `inspect`: records, videos, frames/segments per video, labels, short segments.
+
+  From `index` when given (no record read), else from a scan of the source. fps_mean is None when
+  the index has no frame rates.
+  """
+  t = video_index.video_table(source, index=index)
+  if not t.num_videos:
+    return {"records": 0, "videos": 0}
+  segs = np.diff(t.starts)
+  frames_per_video = np.add.reduceat(t.frames, t.starts[:-1])
+  num_classes = num_classes or 1 + max(max(lab) for lab in t.labels)
+  per_class = np.zeros(num_classes, np.int64)
+  for labels in t.labels:
+    per_class[list(labels)] += 1
+  known_fps = t.fps[~np.isnan(t.fps)]
+  stats = {
+      "records": len(t.records), "videos": t.num_videos,
+      "segments_per_video": _min_mean_max(segs), "frames_per_video": _min_mean_max(frames_per_video),
+      "frames_per_segment": _min_mean_max(t.frames),
+      "fps_mean": float(known_fps.mean()) if known_fps.size else None,
+      "videos_per_class": per_class,
+      "multi_label_fraction": float(np.mean([len(lab) > 1 for lab in t.labels])),
+      "incomplete_videos": int(np.sum(segs != t.num_segments)),
+  }
+  if clip_frames is not None:  # Segments whose clips repeat their last frame (sampling.py).
+    stats["short_segments"] = int(np.sum(t.frames < clip_frames))
+  return stats
+
+
 def format_stats(stats: dict, class_names: Sequence[str], top: int = 10) -> str:
-  """Human-readable lines of `pipeline.dataset_stats`."""
+  """Human-readable lines of `dataset_stats`."""
   if not stats["records"]:
     return "  empty"
-  mmm = lambda k: "min %d / mean %.1f / max %d" % stats[k]
+  spread = lambda k: "min %d / mean %.1f / max %d" % stats[k]
   per_class = stats["videos_per_class"]
   order = np.argsort(-per_class, kind="stable")
   name = lambda c: class_names[c] if c < len(class_names) else str(c)
   lines = [
       f"  videos {stats['videos']}, segments {stats['records']} "
       f"(incomplete videos {stats['incomplete_videos']})",
-      f"  segments/video {mmm('segments_per_video')}",
-      f"  frames/video   {mmm('frames_per_video')}",
-      f"  frames/segment {mmm('frames_per_segment')}   fps mean " +
+      f"  segments/video {spread('segments_per_video')}",
+      f"  frames/video   {spread('frames_per_video')}",
+      f"  frames/segment {spread('frames_per_segment')}   fps mean " +
       ("n/a" if stats["fps_mean"] is None else f"{stats['fps_mean']:.2f}"),
       f"  multi-label videos {100 * stats['multi_label_fraction']:.2f}%",
       f"  videos/class min {per_class.min()} / mean {per_class.mean():.1f} / max "
@@ -100,9 +139,9 @@ def inspect(source, class_names: Sequence[str], *, num_frames: int, crop_size: i
   display). `index`: the data set's index (`Prepared.index(split)`), else the source is scanned.
   Returns {'stats', 'train_png', 'eval_png', 'train_video', 'eval_video'} (the batches shown).
   """
-  offsets = sampling.frame_offsets(num_frames, frame_offsets)
+  offsets = sampling.clip_offsets(num_frames, frame_offsets)
   num_classes = len(class_names)
-  stats = pipeline.dataset_stats(source, num_classes=num_classes, index=index,
+  stats = dataset_stats(source, num_classes=num_classes, index=index,
                                  clip_frames=sampling.clip_span(offsets))
   print(format_stats(stats, class_names), flush=True)
   if not stats["records"]:
@@ -135,11 +174,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   if not FLAGS.data and not FLAGS.config:
     raise app.UsageError("give --config=configs/X.py[:arg] or --data=PATH (a prepared data set)")
-  from stcnn.data import builders  # pylint: disable=g-import-not-at-top
   offsets, mean = None, transforms.MEAN
   if FLAGS.config:
-    from stcnn import models  # pylint: disable=g-import-not-at-top
-    from stcnn.data import datasets  # pylint: disable=g-import-not-at-top
     data = datasets.load(FLAGS.config)
     offsets = models.frame_offsets(FLAGS.config)
     mean = FLAGS.config.data.get("mean", transforms.MEAN)
@@ -155,7 +191,7 @@ def main(argv):
     source = data.source(split)
     index = data.index(split)
     if i:
-      stats = pipeline.dataset_stats(source, num_classes=data.num_classes, clip_frames=span,
+      stats = dataset_stats(source, num_classes=data.num_classes, clip_frames=span,
                                      index=index)
       print(format_stats(stats, data.class_names))
     else:

@@ -1,0 +1,101 @@
+"""Plain helpers shared by the test modules (and the scripts under tests/scripts/).
+
+Configs: `ROOT`, `load_config`, `tiny_config`; checkpoints: `params_hash`; the in-memory pipeline
+source of small position-coded JPEG frames: `make_record`, `make_index`, `decode`. Frame t of
+every record has R = 8·y, G = 8·x, B = 6·t, so a decoded (mean-added) clip tells its crop offset,
+flip and frame indices.
+"""
+import hashlib
+import importlib.util
+import os
+
+import jax
+import numpy as np
+
+from stcnn import checkpointing
+from stcnn.data import video_index
+from stcnn.data import video_io
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ----------------------------------------------------------------------------------------- configs
+def load_config(path, arg=""):
+  """`get_config(arg)` of the config file at `path`."""
+  spec = importlib.util.spec_from_file_location("cfg", path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config(arg)
+
+
+def tiny_config(cache_dir, **overrides):
+  """configs/single_frame.py:tiny on the synthetic data in `cache_dir`; overrides by dotted key."""
+  cfg = load_config(os.path.join(ROOT, "configs", "single_frame.py"), "tiny")
+  cfg.data.cache_dir = str(cache_dir)
+  cfg.data.clips_per_video = 2
+  cfg.data.views = 2
+  cfg.eval_batch_size = 16
+  for k, v in overrides.items():
+    node = cfg
+    *path, last = k.split(".")
+    for p in path:
+      node = node[p]
+    node[last] = v
+  return cfg
+
+
+# ------------------------------------------------------------------------------------- checkpoints
+def params_hash(workdir, which="latest"):
+  """(sha256 of the params' bytes, step) of a workdir's checkpoint."""
+  params, step = checkpointing.load_params(str(workdir), which)
+  h = hashlib.sha256()
+  for leaf in jax.tree.leaves(params):
+    h.update(np.ascontiguousarray(leaf).tobytes())
+  return h.hexdigest(), step
+
+
+# ------------------------------------------------------------------------ pipeline source records
+SIZE, CROP = 32, 27
+
+
+def _frame(t):
+  y, x = np.mgrid[0:SIZE, 0:SIZE]
+  return np.stack([8 * y, 8 * x, np.full_like(y, 6 * t)], -1).astype(np.uint8)
+
+
+JPEGS = [video_io.encode_jpeg(_frame(t), quality=95) for t in range(40)]
+
+
+def make_record(vid, labels, num_frames, segment=0, num_segments=1, first=0):
+  """A segment of frames first, first + 1, ... (so a decoded clip tells its segment)."""
+  return {"video_id": vid.encode(), "labels": np.asarray(labels, np.int64),
+          "frames": JPEGS[first:first + num_frames], "segment": segment,
+          "num_segments": num_segments, "fps": np.float32(25)}
+
+
+def make_index(source, fps=False):
+  """The data set index (`Prepared.index`) of an in-memory source."""
+  return [{"video_id": video_index.video_id_of(r), "labels": [int(x) for x in r["labels"]],
+           "segment": int(r["segment"]), "num_segments": int(r["num_segments"]),
+           "num_frames": len(r["frames"]), **({"fps": float(r["fps"])} if fps else {})}
+          for r in source]
+
+
+def decode(frame):
+  """(top, left, flip, t) of one mean-subtracted frame of a `make_record` source."""
+  f = frame.astype(np.float64) + 117
+  c = f.shape[0]
+  top = int(round(np.mean(f[..., 0].mean(1) / 8 - np.arange(c))))
+  cols = f[..., 1].mean(0)
+  flip = bool(cols[0] > cols[-1])
+  left = int(round(np.mean(np.sort(cols) / 8 - np.arange(c))))
+  return top, left, flip, int(round(f[..., 2].mean() / 6))
+
+
+class Counting(list):
+  """A list source that counts record reads."""
+  reads = 0
+
+  def __getitem__(self, i):
+    self.reads += 1
+    return super().__getitem__(i)
