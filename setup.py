@@ -31,6 +31,10 @@ setup(
         "rich>=12",
         "etils[epath]",
     ],
-    extras_require={"test": ["pytest>=7", "portpicker>=1.5"]},
+    extras_require={
+        "test": ["pytest>=7", "portpicker>=1.5", "ruff>=0.6"],
+        # benchmarks/compare_torch.py only; never a runtime dependency
+        "torch": ["torch>=2.1"],
+    },
     entry_points={"console_scripts": ["stcnn=stcnn.main:run"]},
 )

@@ -35,7 +35,7 @@ class Evaluator:
 
   def __init__(self, config, data, mesh, split: str, max_videos: int = 0,
                clips_per_video: int | None = None, views: int | None = None):
-    from stcnn.data import pipeline, transforms  # grain is heavy: only imported when evaluating
+    from stcnn.data import frame_cache, pipeline, transforms  # grain is heavy: imported here
     if split not in data.splits:
       raise ValueError(f"config.data: split {split!r} is not in the data set at "
                        f"{data.builder_dir} (it has {sorted(data.splits)})")
@@ -49,7 +49,8 @@ class Evaluator:
     self.split = split
     self.batch_size = config.eval_batch_size
     offsets = models.frame_offsets(config)
-    source = data.source(split)
+    source = (frame_cache.cached_source(data, split) if config.data.get("cache_frames")
+              else data.source(split))
     index = data.index(split)
     self.plan = pipeline.eval_plan(
         source, num_frames=len(offsets), num_classes=config.num_classes,

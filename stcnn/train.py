@@ -28,7 +28,7 @@ import optax
 from absl import logging
 
 from stcnn import checkpointing, evaluate, fileio, models, parallel, throughput, writers
-from stcnn.data import datasets, pipeline
+from stcnn.data import datasets, frame_cache, pipeline
 
 
 @flax.struct.dataclass
@@ -80,16 +80,13 @@ def check_config(config, data=None) -> None:
 
 # -------------------------------------------------------------------------------------------- model
 def make_optimizer(config, params):
-  """SGD with momentum and weight decay; the lr is a hyperparameter held in the optimiser state,
-  the one place it lives (`learning_rate` reads it, `_plateau_update` lowers it)."""
+  """SGD with momentum and weight decay, at unit lr: the step scales its updates by
+  `learning_rate(config, state)`, the one place the lr is known."""
   o = config.optimizer
-
-  def sgd(learning_rate):
-    return optax.chain(
-        optax.clip_by_global_norm(o.grad_clip) if o.grad_clip else optax.identity(),
-        optax.add_decayed_weights(o.weight_decay),
-        optax.sgd(learning_rate, momentum=o.momentum))
-  tx = optax.inject_hyperparams(sgd)(learning_rate=o.lr)
+  tx = optax.chain(
+      optax.clip_by_global_norm(o.grad_clip) if o.grad_clip else optax.identity(),
+      optax.add_decayed_weights(o.weight_decay),
+      optax.sgd(1.0, momentum=o.momentum))
   trainable = FINETUNE[config.finetune]
   if trainable is None:
     return tx
@@ -104,9 +101,10 @@ def make_plateau(config):
                                          rtol=1e-4)
 
 
-def learning_rate(opt_state) -> jax.Array:
-  """The lr the next step uses (config.optimizer.lr × the plateau drops so far)."""
-  return optax.tree_utils.tree_get(opt_state, "learning_rate")
+def learning_rate(config, state: TrainState) -> jax.Array:
+  """The lr the next step uses: config.optimizer.lr × the plateau drops so far [paper: 1e-3,
+  lowered by hand on a plateau]."""
+  return config.optimizer.lr * state.plateau.scale
 
 
 def init_state(config, model, tx, plateau, video_shape) -> TrainState:
@@ -117,7 +115,7 @@ def init_state(config, model, tx, plateau, video_shape) -> TrainState:
                     plateau=plateau.init(params))
 
 
-def make_train_step(model, tx, hierarchy):
+def make_train_step(config, model, tx, hierarchy):
   def train_step(state: TrainState, batch):
     rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
@@ -127,6 +125,7 @@ def make_train_step(model, tx, hierarchy):
       return models.loss_fn(scores, batch["target"], hierarchy).mean(), scores
     (loss, scores), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    updates = jax.tree.map(lambda u: u * learning_rate(config, state), updates)
     params = optax.apply_updates(state.params, updates)
     hit = jnp.take_along_axis(batch["target"], jnp.argmax(scores, -1)[:, None], -1) > 0
     metrics = {"loss": loss, "clip_hit@1": hit.mean(), "grad_norm": optax.tree.norm(grads)}
@@ -163,10 +162,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   check_config(config, data)
   offsets = models.frame_offsets(config)
   num_frames = len(offsets)  # the pipeline decodes only the frames the network reads
+  train_source = (frame_cache.cached_source(data, config.data.train_split)
+                  if config.data.get("cache_frames") else data.source(config.data.train_split))
 
   def make_train_iter(start_step=0):
     return pipeline.train_iterator(
-        data.source(config.data.train_split), num_frames=num_frames,
+        train_source, num_frames=num_frames,
         crop_size=config.model.input_size, num_classes=config.num_classes,
         global_batch_size=config.batch_size, seed=config.seed,
         process_index=jax.process_index(), process_count=jax.process_count(),
@@ -201,7 +202,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     state = jax.device_put(state.replace(params=params, opt_state=tx.init(params)), repl)
   ckpt.write_config()
 
-  train_step = jax.jit(make_train_step(model, tx, hierarchy),
+  train_step = jax.jit(make_train_step(config, model, tx, hierarchy),
                        in_shardings=(repl, parallel.data_sharding(mesh)),
                        out_shardings=(repl, repl), donate_argnums=0)
 
@@ -222,7 +223,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
       if step % config.log_every == 0 or step == config.total_steps:
         summary = _fetch_and_check(pending, ckpt)  # the one host sync: raises on a non-finite loss
-        summary.update(meter.read(step, state), lr=float(learning_rate(state.opt_state)))
+        summary.update(meter.read(step, state), lr=float(learning_rate(config, state)))
         writer.write(step, "train", summary)
         progress.update(step, summary)
         pending = []
@@ -233,7 +234,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
           result = evaluator.run(state.params, step)
         writer.write(step, config.data.eval_split, evaluate.scalars(result))
         val_error = 1.0 - result["video_hit@1"]
-        state = _plateau_update(plateau, state, val_error, config.optimizer.lr, repl)
+        state = _plateau_update(plateau, state, val_error, repl)
         ckpt.save(step, state, train_iter, metrics={"val_error": val_error})
       elif step % config.checkpoint_every == 0 or preempted.flag or ckpt.reached_preemption(step):
         _fetch_and_check(pending, ckpt)
@@ -260,13 +261,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     writer.close()
 
 
-def _plateau_update(plateau, state, val_error, base_lr, sharding):
-  """One reduce_on_plateau step on the validation error; sets the optimiser's lr to
-  base_lr × the plateau's scale."""
+def _plateau_update(plateau, state, val_error, sharding):
+  """One reduce_on_plateau step on the validation error (its updates are not used): lowers
+  `learning_rate` when the error has plateaued."""
   _, new = plateau.update(jnp.zeros(()), state.plateau, value=jnp.asarray(val_error, jnp.float32))
-  opt_state = optax.tree_utils.tree_set(state.opt_state,
-                                        learning_rate=jnp.float32(base_lr) * new.scale)
-  return jax.device_put(state.replace(plateau=new, opt_state=opt_state), sharding)
+  return jax.device_put(state.replace(plateau=new), sharding)
 
 
 def _fetch_and_check(pending, ckpt) -> dict:

@@ -165,7 +165,10 @@ def decode_frame(frame) -> np.ndarray:
 
 
 def decode_clip(frames: Sequence, indices: Sequence[int]) -> np.ndarray:
-  """uint8 (T, H, W, 3): decodes each distinct frame index once."""
+  """uint8 (T, H, W, 3): decodes each distinct frame index once (already decoded frames, a uint8
+  (N, H, W, 3) array as `frame_cache` gives, are gathered in one indexing)."""
+  if isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4:
+    return frames[np.asarray(indices, np.int64)]
   decoded = {int(i): decode_frame(frames[int(i)]) for i in np.unique(indices)}
   shapes = {d.shape for d in decoded.values()}
   if len(shapes) > 1:

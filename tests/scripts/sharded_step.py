@@ -27,7 +27,7 @@ def main():
     tx, plateau = train.make_optimizer(cfg, None), train.make_plateau(cfg)
     init = lambda: train.init_state(cfg, model, tx, plateau, (1, 10, 28, 28, 3))  # noqa: E731
     state = jax.jit(init, out_shardings=repl)()
-    step = jax.jit(train.make_train_step(model, tx, None),
+    step = jax.jit(train.make_train_step(cfg, model, tx, None),
                    in_shardings=(repl, parallel.data_sharding(mesh)), out_shardings=(repl, repl))
     for _ in range(3):
       state, m = step(state, parallel.to_global(batch, mesh))

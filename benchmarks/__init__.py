@@ -1,0 +1,1 @@
+"""Benchmarks beside the package (run from the repository root): compare_torch."""
