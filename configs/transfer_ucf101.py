@@ -16,6 +16,7 @@ streams=.... Fine-tuning keeps 10% of the FC units (dropout 0.9) and evaluates 5
 (the reproduction study, experiments/, will fill this). Paper setting: not yet measured.
 """
 from configs import common
+from stcnn.data import synthetic
 
 
 def get_config(arg=""):
@@ -28,8 +29,8 @@ def get_config(arg=""):
     c.num_classes = 101
     c.data.name = "prepared"  # give --config.data.path
   else:
-    c.num_classes = 18  # the synthetic `transfer` preset: 18 classes in 3 groups
-    c.data.preset = "transfer"
+    c.data.preset = "transfer"  # the synthetic UCF-101-layout set (18 classes in 3 groups)
+    c.num_classes = synthetic.get_preset(c.data.preset).num_leaves
   c.data.ucf_split = a.split
   c.data.train_split, c.data.eval_split, c.data.test_split = "train", "test", "test"
   c.data.clips_per_video = 50  # [paper] UCF-101

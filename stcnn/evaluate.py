@@ -133,12 +133,34 @@ def _json_safe(x):
 
 
 def save_result(workdir: str, split: str, step: int, result: dict, protocol: dict) -> str:
-  """Writes eval_<split>_<step>.json (metrics + per-class AP + confusion + protocol)."""
+  """Writes eval_<split>_<step>.json (metrics + per-class AP + confusion + protocol); a result of
+  another protocol (clips, views) than one already there goes to eval_<split>_<step>_<C>x<V>.json
+  instead, so the training's own result is never overwritten by a different evaluation."""
   path = os.path.join(workdir, f"eval_{split}_{step}.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f).get("protocol", {})
+    keys = ("clips_per_video", "views", "num_videos", "data_fingerprint")
+    if any(old.get(k) != protocol.get(k) for k in keys):
+      path = os.path.join(
+          workdir, f"eval_{split}_{step}_{protocol['clips_per_video']}x{protocol['views']}.json")
   if jax.process_index() == 0:
     fileio.write_json(path, _json_safe({"step": step, "split": split, "protocol": protocol,
                                         "metrics": result}), indent=None)
   return path
+
+
+def check_same_data(workdir: str, data) -> None:
+  """Refuses to evaluate a workdir on another data set than the one it trained on."""
+  path = os.path.join(workdir, "data_fingerprint.txt")
+  if not os.path.exists(path):
+    return  # a workdir written before fingerprints were recorded
+  with open(path) as f:
+    trained = f.read().strip()
+  if trained != data.fingerprint:
+    raise ValueError(f"{workdir} was trained on data set {trained[:12]}… ({path}) but "
+                     f"config.data now resolves to {data.builder_dir} ({data.fingerprint[:12]}…): "
+                     "another or re-prepared data set; refusing to evaluate on it")
 
 
 def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
@@ -157,6 +179,9 @@ def define_flags():
   flags.DEFINE_string("workdir", None, "A training workdir (holds config.json, checkpoints/).")
   flags.DEFINE_string("split", "test", "Which split to evaluate.")
   flags.DEFINE_string("checkpoint", "best", "best | latest | a step number.")
+  flags.register_validator(
+      "checkpoint", lambda v: v in ("best", "latest") or v.isdigit(),
+      message="--checkpoint must be best, latest or a step number (e.g. --checkpoint=1500)")
   flags.DEFINE_integer("clips_per_video", 0, "Clips a video (0: the config's; paper 20, UCF 50).")
   flags.DEFINE_integer("views", 0, "Views a clip (0: the config's; paper 4).")
   flags.mark_flags_as_required(["workdir"])
@@ -170,6 +195,7 @@ def main(argv):
   workdir = os.path.abspath(FLAGS.workdir)
   config = load_workdir_config(workdir)
   data = datasets.load(config)
+  check_same_data(workdir, data)
   mesh = parallel.make_mesh()
   params, step = checkpointing.load_params(workdir, FLAGS.checkpoint)
   evaluator = Evaluator(config, data, mesh, FLAGS.split,

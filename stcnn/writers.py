@@ -11,15 +11,54 @@ import tqdm
 from absl import logging
 from tensorboardX import SummaryWriter
 
+from stcnn import fileio
+
+
+def _complete_rows(path: str) -> tuple[list[str], bool]:
+  """The lines of metrics.jsonl that parse as JSON objects, and whether any line did not (a row
+  half-written by a crash)."""
+  rows, damaged = [], False
+  with open(path) as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+        ok = isinstance(row, dict) and line.endswith("\n")
+      except json.JSONDecodeError:
+        ok = False
+      if ok:
+        rows.append(line)
+      elif line.strip():
+        damaged = True
+  return rows, damaged
+
+
+def repair_metrics(workdir: str, resume_step: int | None = None) -> None:
+  """Makes metrics.jsonl one parseable row a line: drops a row half-written by a crash and, given
+  the step a run resumes from, the rows of later steps (the crashed segment's, about to be
+  written again), so every (step, split) has one row. Rewritten atomically, only when needed."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return
+  rows, damaged = _complete_rows(path)
+  kept = [r for r in rows if resume_step is None or json.loads(r).get("step", 0) <= resume_step]
+  if damaged or len(kept) != len(rows):
+    logging.warning("%s: dropped %d half-written row(s) and %d row(s) after step %s (redone now)",
+                    path, int(damaged), len(rows) - len(kept), resume_step)
+    fileio.write_text(path, "".join(kept))
+
 
 class MetricWriter:
-  """`write(step, split, {name: float})` → metrics.jsonl + TensorBoard (`split/name`) + log."""
+  """`write(step, split, {name: float})` → metrics.jsonl + TensorBoard (`split/name`) + log.
 
-  def __init__(self, workdir: str, active: bool = True):
+  `resume_step`: the step the run (re)starts from; see `repair_metrics`.
+  """
+
+  def __init__(self, workdir: str, active: bool = True, resume_step: int | None = None):
     self.active = active
     if not active:
       return
     os.makedirs(workdir, exist_ok=True)
+    repair_metrics(workdir, resume_step)
     self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
     self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
 

@@ -322,3 +322,24 @@ def test_public_tfds_without_tensorflow_says_what_to_install():
     pass
   with pytest.raises(ImportError, match="pip install tensorflow-cpu"):
     builders.load_public_tfds("ucf101", "/nonexistent", 1)
+
+
+def test_folder_with_a_symlink_loop_counts_and_names_it(tmp_path):
+  os.makedirs(tmp_path / "src" / "dog")
+  video_io.write_video(tmp_path / "src" / "dog" / "a.mp4", ramp(6, 32, 24), fps=25)
+  os.symlink("loop.mp4", tmp_path / "src" / "dog" / "loop.mp4")  # points at itself: ELOOP
+  data = builders.load(prepare.prepare("folder", tmp_path / "src", tmp_path / "out",
+                                       frame_size=8))
+  assert data.counts["train"] == {**data.counts["train"], "listed": 2, "written": 1,
+                                  "unreadable": 1}
+  with open(prepare.report_path(data.builder_dir)) as f:
+    report = json.load(f)
+  assert "loop.mp4" in json.dumps(report) and "symbolic links" in json.dumps(report)
+
+
+def test_empty_class_folder_is_refused_by_name(tmp_path):
+  os.makedirs(tmp_path / "src" / "dog")
+  os.makedirs(tmp_path / "src" / "cat")
+  video_io.write_video(tmp_path / "src" / "dog" / "a.mp4", ramp(6, 32, 24), fps=25)
+  with pytest.raises(ValueError, match=r"class folder 'cat' holds no video files"):
+    prepare.prepare("folder", tmp_path / "src", tmp_path / "out", frame_size=8)

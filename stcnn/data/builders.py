@@ -161,7 +161,10 @@ def _items_sha256(listing: Listing) -> str:
   for split, items in listing.splits.items():
     for it in items:
       rel = os.path.relpath(it.path, listing.root) if it.path else "-"
-      size = os.path.getsize(it.path) if it.path else -1
+      try:
+        size = os.path.getsize(it.path) if it.path else -1
+      except OSError:  # a symlink loop, a vanished file: decoding names it as unreadable
+        size = -2
       h.update(f"{split}\t{it.video_id}\t{rel}\t{list(it.labels)}\t{size}\n".encode())
   return h.hexdigest()
 

@@ -20,6 +20,15 @@ def _no_barrier(name: str) -> None:
   del name
 
 
+def with_resolved_paths(config):
+  """A copy of `config` whose data paths are absolute (`~` and the working directory resolved)."""
+  config = config.copy_and_resolve_references()
+  for key in ("path", "cache_dir"):
+    if config.data.get(key):
+      config.data[key] = os.path.abspath(os.path.expanduser(config.data[key]))
+  return config
+
+
 def synthetic_path(config) -> str:
   from stcnn.data import synthetic
   return os.path.join(

@@ -98,6 +98,10 @@ def read_folder(root) -> builders.Listing:
   for split, per_class in found.items():
     for c in per_class:
       used.setdefault(c, os.path.join(split_dirs[split], c))
+  empty = [c for c in used if not any(per_class.get(c) for per_class in found.values())]
+  if empty:
+    raise ValueError(f"{used[empty[0]]}: class folder {empty[0]!r} holds no video files "
+                     f"({len(empty)} empty class folders: {empty[:10]}); add videos or remove it")
   class_names, hierarchy, files = _class_order(used, root)
   ids = {name: i for i, name in enumerate(class_names)}
   splits = {}
