@@ -4,7 +4,7 @@ Reproduces Table 1, Sports-1M test: clip hit@1 38.9, video hit@1 57.7, video hit
 
   python -m stcnn.main --config=configs/early_fusion.py:cpu --workdir=/tmp/early_fusion
   python -m stcnn.main --config=configs/early_fusion.py --workdir=DIR --config.data.name=prepared \
-      --config.data.path=SPORTS1M_PREPARED --config.num_classes=487   # the paper's setting
+      --config.data.path=SPORTS1M_PREPARED                     # the paper's setting
 
 `:cpu` (2-core CPU, no GPU; synthetic `cpu` data set, 1,500 steps): not yet measured
 (the reproduction study, experiments/, will fill this).

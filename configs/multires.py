@@ -5,7 +5,7 @@ Any fusion: `:fusion=slow` (the paper's multires slow fusion ran at 10 clips/s, 
 
   python -m stcnn.main --config=configs/multires.py:cpu --workdir=/tmp/multires
   python -m stcnn.main --config=configs/multires.py --workdir=DIR --config.data.name=prepared \
-      --config.data.path=SPORTS1M_PREPARED --config.num_classes=487   # the paper's setting
+      --config.data.path=SPORTS1M_PREPARED                     # the paper's setting
 
 `:cpu` (2-core CPU, no GPU; synthetic `cpu` data set, 1,500 steps): 4 min 01 s wall in all
 on a fresh machine (generating the data set 34 s and preparing it ~60 s included); test video

@@ -4,7 +4,7 @@ Reproduces Table 1, Sports-1M test: clip hit@1 41.9, video hit@1 60.9, video hit
 
   python -m stcnn.main --config=configs/slow_fusion.py:cpu --workdir=/tmp/slow_fusion
   python -m stcnn.main --config=configs/slow_fusion.py --workdir=DIR --config.data.name=prepared \
-      --config.data.path=SPORTS1M_PREPARED --config.num_classes=487   # the paper's setting
+      --config.data.path=SPORTS1M_PREPARED                     # the paper's setting
 
 `:cpu` (2-core CPU, no GPU; synthetic `cpu` data set, 1,500 steps): 7 min 21 s wall;
 test video hit@1 0.453, clip hit@1 0.429, video hit@5 0.969 (chance 0.042).
