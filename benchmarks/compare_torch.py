@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import os
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from stcnn import bench
 
@@ -48,6 +47,7 @@ def _define_flags():
 def time_torch(config, *, steps: int, warmup: int) -> tuple[float, int]:
   """(clips/s of torch_nets' training step for `config`'s network, its parameter count)."""
   import torch  # pylint: disable=g-import-not-at-top
+
   from benchmarks import torch_nets  # pylint: disable=g-import-not-at-top
   m, b = config.model, config.batch_size
   torch.manual_seed(0)

@@ -76,6 +76,7 @@ def get_config(arg: str = "", fusion: str = "single", streams: str = "full"):
   c.model.dropout = 0.5  # [choice] the paper does not report dropout for Sports-1M
   c.model.head = "flat"  # flat (paper) | tree (hierarchical, docs/paper.md §5)
   c.model.hierarchy = ""  # hierarchy.json path; '' = the data set's own (synthetic ships one)
+  c.model.dtype = "float32"  # bfloat16: mixed precision on accelerators (params stay float32)
   c.model.input_size = v.crop_size(a.streams)
   c.model.early_frames = fusion_lib.EARLY_FRAMES
   c.model.late_gap = fusion_lib.LATE_GAP

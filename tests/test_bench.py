@@ -60,6 +60,7 @@ def test_model_subcommand_json():
 def test_torch_nets_compute_the_same_functions():
   torch = pytest.importorskip("torch")
   import jax  # pylint: disable=g-import-not-at-top
+
   from benchmarks import torch_nets  # pylint: disable=g-import-not-at-top
   from stcnn import models  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)

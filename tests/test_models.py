@@ -245,3 +245,34 @@ def test_bad_config_values_name_the_key():
   assert models.build(cfg).hierarchy.num_leaves == 8
   with pytest.raises(ValueError, match="config arg 'gpu'"):
     load_config(os.path.join(ROOT, "configs", "single_frame.py"), "gpu")
+
+
+def test_bfloat16_mixed_precision_trains_with_float32_state():
+  from stcnn import train  # pylint: disable=g-import-not-at-top
+  cfg = load_config(os.path.join(ROOT, "configs", "slow_fusion.py"), "tiny,streams=multires")
+  cfg.model.dtype, cfg.model.dropout, cfg.optimizer.lr = "bfloat16", 0.0, 0.003
+  model = models.build(cfg)
+  tx, plateau = train.make_optimizer(cfg, None), train.make_plateau(cfg)
+  shape = (8, 10, cfg.model.input_size, cfg.model.input_size, 3)
+  state = train.init_state(cfg, model, tx, plateau, (1,) + shape[1:])
+  step = jax.jit(train.make_train_step(cfg, model, tx, None))
+  video = jax.random.normal(jax.random.key(0), shape) * 50
+  batch = {"video": video, "target": jax.nn.one_hot(jnp.arange(8) % cfg.num_classes,
+                                                    cfg.num_classes)}
+  losses = []
+  for _ in range(6):  # one fixed batch: the loss must fall
+    state, metrics = step(state, batch)
+    losses.append(float(metrics["loss"]))
+  assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+  assert {x.dtype for x in jax.tree.leaves((state.params, state.opt_state))} == {np.dtype("float32")}
+  scores = model.apply({"params": state.params}, video)
+  assert scores.dtype == jnp.float32
+  fp32 = models.build(_with_dtype(cfg, "float32"))
+  ref = fp32.apply({"params": state.params}, video)
+  assert float(jnp.max(jnp.abs(scores - ref))) < 0.1 * float(jnp.max(jnp.abs(ref))) + 0.1
+
+
+def _with_dtype(cfg, dtype):
+  cfg = cfg.copy_and_resolve_references()
+  cfg.model.dtype = dtype
+  return cfg

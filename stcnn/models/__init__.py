@@ -1,6 +1,8 @@
 """The paper's networks. `build(config)` is the one entry point; see fusion.py for the variants."""
 from __future__ import annotations
 
+import jax.numpy as jnp
+
 from stcnn.models import heads
 from stcnn.models import fusion
 from stcnn.models.fusion import FUSIONS, STREAMS, VideoNet
@@ -22,23 +24,15 @@ __all__ = [
 ]
 
 HEADS = ("flat", "tree")
+DTYPES = ("float32", "bfloat16")  # compute dtype; parameters and optimiser state stay float32
 
 
 def check_model_config(config) -> None:
-  """Refuses bad model keys up front, naming the key and what was expected."""
-  m = config.model
-  fusion.check_architecture(m.fusion, m.streams)
-  if m.head not in HEADS:
-    raise ValueError(f"config.model.head: unknown {m.head!r}; expected one of {HEADS}")
-  if not m.width > 0:
-    raise ValueError(f"config.model.width must be > 0, got {m.width}")
-  if not 0 <= m.dropout < 1:
-    raise ValueError(f"config.model.dropout must be in [0, 1), got {m.dropout}")
-  if config.num_classes < 1:
-    raise ValueError(f"config.num_classes must be >= 1, got {config.num_classes}")
-  if m.get("input_size", 0) and m.streams != "full" and m.input_size % 2:
-    raise ValueError(f"config.model.input_size: multires/fovea/context streams need an even "
-                     f"frame size (centre half + ×2 downsample), got {m.input_size}")
+  """Refuses bad num_classes and model.* values up front, naming the key and what was expected
+  (the table and the cross-key rules of stcnn.config_check; absent keys are left to the code that
+  reads them)."""
+  from stcnn import config_check  # it imports this package for FUSIONS, STREAMS and HEADS
+  config_check.check(config, only=("num_classes", "model"), partial=True)
 
 
 def hierarchy_for(config) -> Hierarchy | None:
@@ -69,7 +63,8 @@ def build(config) -> VideoNet:
   return VideoNet(
       num_classes=config.num_classes, fusion=m.fusion, streams=m.streams, width=m.width,
       dropout=m.dropout, head=m.head, hierarchy=hierarchy_for(config),
-      early_frames=m.early_frames, late_gap=m.late_gap)
+      early_frames=m.early_frames, late_gap=m.late_gap,
+      dtype=jnp.dtype(m.get("dtype", "float32")))
 
 
 def frame_offsets(config) -> tuple[int, ...]:

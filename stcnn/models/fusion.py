@@ -17,7 +17,7 @@ Then FC(4096)-ReLU-dropout-FC(4096)-ReLU-dropout and the head. ReLU after every 
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -84,6 +84,7 @@ class VideoNet(nn.Module):
   early_frames: int = EARLY_FRAMES
   late_gap: int = LATE_GAP
   lrn: tuple[float, int, float, float] = (2.0, 5, 1e-4, 0.5)  # k, n, alpha, beta [paper]
+  dtype: Any = jnp.float32  # compute dtype (bfloat16: mixed precision); params and scores float32
 
   @property
   def frame_offsets(self) -> tuple[int, ...]:
@@ -108,9 +109,10 @@ class VideoNet(nn.Module):
     else:
       raise ValueError(f"{self.fusion} fusion reads frames {idx} of a {self.num_frames}-frame "
                        f"clip (or exactly those {len(idx)} frames), the clip has {video.shape[1]}")
+    x = x.astype(self.dtype)
     tower = lambda name, last_pool: layers.Tower(  # noqa: E731
         self.width, temporal_spec(self.fusion, self.early_frames), last_pool,
-        *self.lrn, name=name)
+        *self.lrn, dtype=self.dtype, name=name)
     if self.streams == "full":
       feats = [tower("tower", True)(x)]
     else:
@@ -118,8 +120,10 @@ class VideoNet(nn.Module):
       feats = [tower(n, False)(multires.STREAM_INPUTS[n](x)) for n in names]
     x = jnp.concatenate([f.reshape(f.shape[0], -1) for f in feats], axis=-1)
     for i in (1, 2):
-      x = nn.relu(nn.Dense(layers.scaled(layers.FC_WIDTH, self.width), name=f"fc{i}")(x))
+      x = nn.relu(nn.Dense(layers.scaled(layers.FC_WIDTH, self.width), dtype=self.dtype,
+                           name=f"fc{i}")(x))
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    x = x.astype(jnp.float32)  # the head and the loss in float32
     if self.head == "tree":
       return heads.TreeHead(self.hierarchy, name="head")(x)
     return heads.FlatHead(self.num_classes, name="head")(x)

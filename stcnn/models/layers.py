@@ -19,7 +19,7 @@ and gradients against the references. Measured on 2 threads (training step, forw
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -207,18 +207,20 @@ def stack_time(x, kt: int, st: int):
 
 
 class _Conv(nn.Module):
-  """The parameters of `nn.Conv(features, (f, f))` (same names, shapes and initialisers), applied
-  with `conv2d`."""
+  """The parameters of `nn.Conv(features, (f, f))` (same names, shapes and initialisers; float32),
+  applied with `conv2d` in `dtype` (bfloat16 for mixed precision)."""
   features: int
   kernel: int
   stride: int
   impl: str | None = None
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     w = self.param("kernel", nn.initializers.lecun_normal(),
                    (self.kernel, self.kernel, x.shape[-1], self.features), jnp.float32)
     b = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+    x, w, b = (v.astype(self.dtype) for v in (x, w, b))
     return conv2d(x, w, self.stride, self.impl) + b
 
 
@@ -235,6 +237,7 @@ class TemporalConv(nn.Module):
   kt: int = 1
   st: int = 1
   impl: str | None = None
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
@@ -244,7 +247,8 @@ class TemporalConv(nn.Module):
     t_out = (t - self.kt) // self.st + 1
     if self.kt > 1 or self.st > 1:
       x = stack_time(x, self.kt, self.st)
-    y = _Conv(self.features, self.kernel, self.stride, self.impl, name="conv")(fold_time(x))
+    y = _Conv(self.features, self.kernel, self.stride, self.impl, self.dtype,
+              name="conv")(fold_time(x))
     return unfold_time(y, t_out)
 
 
@@ -262,15 +266,18 @@ class Tower(nn.Module):
   lrn_n: int = 5
   lrn_alpha: float = 1e-4
   lrn_beta: float = 0.5
+  dtype: Any = jnp.float32  # compute dtype; parameters stay float32
 
   @nn.compact
   def __call__(self, x):
     for i, (d, f, s, norm_pool) in enumerate(CONVS):
       kt, st = self.temporal[i] if i < len(self.temporal) else (1, 1)
-      x = TemporalConv(scaled(d, self.width), f, s, kt, st, name=f"conv{i + 1}")(x)
+      x = TemporalConv(scaled(d, self.width), f, s, kt, st, dtype=self.dtype,
+                       name=f"conv{i + 1}")(x)
       x = nn.relu(x)
-      if norm_pool:
-        x = max_pool(lrn(x, self.lrn_k, self.lrn_n, self.lrn_alpha, self.lrn_beta))
+      if norm_pool:  # LRN's sum of squares in float32 whatever the compute dtype
+        x = lrn(x.astype(jnp.float32), self.lrn_k, self.lrn_n, self.lrn_alpha, self.lrn_beta)
+        x = max_pool(x.astype(self.dtype))
         self.sow("intermediates", f"pool{i + 1}", x)  # for summaries; free when not collected
     if self.last_pool:
       x = max_pool(x)

@@ -7,7 +7,6 @@ The downsampling filter is not given by the paper; we average non-overlapping 2Ã
 (the box filter that an image resize by exactly one half uses), so a context pixel is the mean of
 the 4 frame pixels it covers.
 """
-import jax.numpy as jnp
 
 
 def stream_size(frame_size: int) -> int:
