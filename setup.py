@@ -8,7 +8,8 @@ setup(
                  "single-frame, early, late and slow fusion, multiresolution, in JAX/Flax."),
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["stcnn", "stcnn.*"]),
+    # configs: the config files import `configs.common` (and a user's own config file may)
+    packages=find_packages(include=["stcnn", "stcnn.*", "configs"]),
     package_data={"stcnn": ["data/sports1m_labels.txt", "data/SPORTS1M_LICENSE.txt"]},
     python_requires=">=3.10",
     install_requires=[
