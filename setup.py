@@ -31,11 +31,17 @@ setup(
         "matplotlib>=3.7",
         "rich>=12",
         "etils[epath]",
+        "flatbuffers>=24.3",  # jax.export's serialisation (`python -m stcnn.export`)
     ],
     extras_require={
-        "test": ["pytest>=7", "portpicker>=1.5", "ruff>=0.6"],
+        # the export tests run the ONNX path too, so the test extra carries the export extra
+        "test": ["pytest>=7", "portpicker>=1.5", "ruff>=0.6", "jax2onnx>=0.12.5,<0.13",
+                 "onnxruntime>=1.24"],
         # benchmarks/compare_torch.py only; never a runtime dependency
         "torch": ["torch>=2.1"],
+        # `stcnn.export --format=onnx`; flatbuffers: jax.export's serialisation (StableHLO too).
+        # jax2onnx >= 0.13 pins orbax-checkpoint < 0.11.37, a downgrade of this project's.
+        "export": ["flatbuffers>=24.3", "jax2onnx>=0.12.5,<0.13", "onnxruntime>=1.24"],
     },
     entry_points={"console_scripts": ["stcnn=stcnn.main:run"]},
 )

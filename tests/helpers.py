@@ -8,6 +8,8 @@ flip and frame indices.
 import hashlib
 import importlib.util
 import os
+import sys
+import subprocess
 
 import jax
 import numpy as np
@@ -99,3 +101,23 @@ class Counting(list):
   def __getitem__(self, i):
     self.reads += 1
     return super().__getitem__(i)
+
+
+CLIPS, VIEWS = 3, 2  # the workdir's evaluation protocol (config.data.clips_per_video, views)
+
+
+def trained_workdir(tmp_path_factory):
+  """A tiny late-fusion workdir (frames 0 and 15 of a 16-frame clip) trained 10 steps, made once
+  a session in the session's base temp dir (tests/test_predict.py and tests/test_export.py)."""
+  base = tmp_path_factory.getbasetemp()
+  workdir, cache = base / "predict_workdir", base / "predict_cache"
+  if not (workdir / "checkpoints" / "10").is_dir():
+    cmd = [sys.executable, "-m", "stcnn.main", "--config=configs/single_frame.py:tiny,fusion=late",
+           f"--workdir={workdir}", f"--config.data.cache_dir={cache}",
+           f"--config.data.clips_per_video={CLIPS}", f"--config.data.views={VIEWS}",
+           "--config.eval_batch_size=16", "--config.total_steps=10", "--config.eval_every=10",
+           "--config.checkpoint_every=10", "--config.log_every=5"]
+    r = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+  return workdir
