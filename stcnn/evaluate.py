@@ -189,11 +189,12 @@ def define_flags():
 
 def main(argv):
   del argv
-  from stcnn import checkpointing
+  from stcnn import checkpointing, config_check
   from stcnn.data import datasets
   from stcnn.writers import MetricWriter
   workdir = os.path.abspath(FLAGS.workdir)
   config = load_workdir_config(workdir)
+  config_check.check(config, partial=True)  # config.json of another version: its keys as they are
   data = datasets.load(config)
   check_same_data(workdir, data)
   mesh = parallel.make_mesh()

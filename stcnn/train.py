@@ -27,7 +27,16 @@ import numpy as np
 import optax
 from absl import logging
 
-from stcnn import checkpointing, evaluate, fileio, models, parallel, throughput, writers
+from stcnn import (
+  checkpointing,
+  config_check,
+  evaluate,
+  fileio,
+  models,
+  parallel,
+  throughput,
+  writers,
+)
 from stcnn.data import datasets, frame_cache, pipeline
 
 
@@ -45,18 +54,9 @@ FINETUNE = {"all": None, "top3": ("fc1", "fc2", "head"), "top": ("head",)}
 
 
 def check_config(config, data=None) -> None:
-  """Refuses bad values before any work, naming the key."""
-  models.check_model_config(config)
-  if config.finetune not in FINETUNE:
-    raise ValueError(f"config.finetune: unknown {config.finetune!r}; expected one of "
-                     f"{tuple(FINETUNE)}")
-  if config.finetune != "all" and not config.init_from:
-    raise ValueError(f"config.finetune={config.finetune!r} needs config.init_from (a workdir or "
-                     "checkpoint to start from)")
-  for key in ("total_steps", "batch_size", "eval_batch_size", "log_every", "eval_every",
-              "checkpoint_every"):
-    if config[key] < 1:
-      raise ValueError(f"config.{key} must be >= 1, got {config[key]}")
+  """Refuses bad values before any work, naming the key: every key's type and range and the
+  cross-key rules (stcnn.config_check), then, given the data set, what depends on it."""
+  config_check.check(config)
   if data is None:
     return
   if config.num_classes != data.num_classes:
@@ -134,23 +134,40 @@ def make_train_step(config, model, tx, hierarchy):
 
 
 # ----------------------------------------------------------------------------------------- the loop
+_NONFINITE_HINT = "Lower config.optimizer.lr or set config.optimizer.grad_clip and rerun."
+
+
 class _Preempted:
-  """SIGTERM (preemption) → checkpoint at the next step and exit cleanly."""
+  """SIGTERM (preemption) or SIGINT (Ctrl-C) → checkpoint the current step at the next step
+  boundary and exit cleanly (status 0, "<SIGNAL>: checkpointed step N, exiting"). A second
+  SIGINT aborts at once (KeyboardInterrupt; pending saves still finish). `restore()` puts the
+  previous handlers back."""
 
   def __init__(self):
-    self.flag = False
-    try:
-      signal.signal(signal.SIGTERM, self._set)
-    except ValueError:  # not the main thread
-      pass
+    self.signal = None  # the name of the first signal received
+    self._previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      try:
+        self._previous[sig] = signal.signal(sig, self._set)
+      except ValueError:  # not the main thread
+        pass
 
-  def _set(self, *_):
-    self.flag = True
+  def _set(self, signum, frame):
+    del frame
+    if signum == signal.SIGINT and self.signal is not None:
+      raise KeyboardInterrupt
+    self.signal = self.signal or signal.Signals(signum).name
+
+  def restore(self) -> None:
+    for sig, handler in self._previous.items():
+      signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+    self._previous = {}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains, evaluates and checkpoints under `workdir`; returns the final evaluation metrics."""
   workdir = os.path.abspath(os.path.expanduser(workdir))
+  config = datasets.with_resolved_paths(config)  # the workdir's config.json works from anywhere
   check_config(config)
   mesh = parallel.make_mesh()
   parallel.check_batch(config.batch_size, mesh)
@@ -192,58 +209,69 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   # ---- checkpoints: resume, or start (from init_from for transfer learning)
   ckpt = checkpointing.Checkpointer(workdir, config, data.fingerprint,
-                                    keep=config.keep_checkpoints)
-  if ckpt.latest_step() is not None:
+                                    keep=config.keep_checkpoints, nonfinite_hint=_NONFINITE_HINT)
+  if ckpt.latest_step() is not None:  # the newest usable one: restores, finite, no dead end
     state, train_iter = ckpt.restore(state, train_iter, make_train_iter)
-    logging.info("Resumed from step %d", int(state.step))
+  if ckpt.resumed_step is not None:
+    logging.info("Resumed from step %d", ckpt.resumed_step)
   elif config.init_from:
     params = checkpointing.load_pretrained(config.init_from, state.params,
                                            reinit=("head",))
     state = jax.device_put(state.replace(params=params, opt_state=tx.init(params)), repl)
-  ckpt.write_config()
+  ckpt.write_config(int(state.step))  # config.json + this segment's line of config_history.jsonl
+  if jax.process_index() == 0:  # what `stcnn.predict` names classes by, without the data set
+    fileio.write_json(os.path.join(workdir, "class_names.json"), list(data.class_names))
 
   train_step = jax.jit(make_train_step(config, model, tx, hierarchy),
                        in_shardings=(repl, parallel.data_sharding(mesh)),
                        out_shardings=(repl, repl), donate_argnums=0)
 
   # ---- loop
-  writer = writers.MetricWriter(workdir, active=jax.process_index() == 0)
+  writer = writers.MetricWriter(workdir, active=jax.process_index() == 0,
+                                resume_step=int(state.step))
   preempted = _Preempted()
   step = int(state.step)
   first_step = step
   pending, metrics = [], None
   meter = throughput.Throughput(config.batch_size, step)
   progress = writers.progress(config.total_steps, step, active=jax.process_index() == 0)
+  failed = False
   try:
     while step < config.total_steps:
       batch = parallel.to_global(meter.next_batch(train_iter, in_flight=metrics), mesh)
       state, metrics = train_step(state, batch)
       step += 1
       pending.append((step, metrics))
+      stop = preempted.signal  # read once: one arriving later is acted on at the next step
+      log_now = step % config.log_every == 0 or step == config.total_steps
 
-      if step % config.log_every == 0 or step == config.total_steps:
+      if log_now:
         summary = _fetch_and_check(pending, ckpt)  # the one host sync: raises on a non-finite loss
         summary.update(meter.read(step, state), lr=float(learning_rate(config, state)))
         writer.write(step, "train", summary)
         progress.update(step, summary)
         pending = []
+      if jax.process_count() == 1 or log_now:  # several processes agree at the log steps
+        ckpt.check_saves()  # a failed asynchronous save stops the run here, in one line
 
       if step % config.eval_every == 0 or step == config.total_steps:
         _fetch_and_check(pending, ckpt)
+        ckpt.ensure_finite(step, state)  # NaN parameters stop the run here, not in the evaluator
         with meter.paused():  # evaluation time is not training time
           result = evaluator.run(state.params, step)
         writer.write(step, config.data.eval_split, evaluate.scalars(result))
         val_error = 1.0 - result["video_hit@1"]
         state = _plateau_update(plateau, state, val_error, repl)
         ckpt.save(step, state, train_iter, metrics={"val_error": val_error})
-      elif step % config.checkpoint_every == 0 or preempted.flag or ckpt.reached_preemption(step):
+      elif step % config.checkpoint_every == 0 or stop or ckpt.reached_preemption(step):
         _fetch_and_check(pending, ckpt)
-        ckpt.save(step, state, train_iter)
-      if preempted.flag:
-        logging.warning("SIGTERM: checkpointed step %d, exiting", step)
+        ckpt.save(step, state, train_iter)  # refuses a non-finite state (NonFiniteError)
+      if stop:
+        ckpt.check_saves(block=True)
+        logging.warning("%s: checkpointed step %d, exiting", stop, step)
         return {}
     progress.close()
-    ckpt.wait()  # the last save is on disk before the (long) test evaluation
+    ckpt.check_saves(block=True)  # the last save is on disk before the (long) test evaluation
 
     # ---- final evaluation on the test split
     final = {}
@@ -254,11 +282,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       evaluate.save_result(workdir, config.data.test_split, step, final, test.protocol)
     logging.info("Trained steps %d..%d", first_step, step)
     return final
+  except BaseException:
+    failed = True
+    raise
   finally:  # whatever happens, what was written stays: pending saves finish
+    preempted.restore()
     getattr(train_iter, "close", lambda: None)()  # stops Grain's worker processes
     progress.close()
-    ckpt.close()
     writer.close()
+    ckpt.close(report=not failed)  # a failed last save raises, unless already stopping
 
 
 def _plateau_update(plateau, state, val_error, sharding):
@@ -270,18 +302,18 @@ def _plateau_update(plateau, state, val_error, sharding):
 
 def _fetch_and_check(pending, ckpt) -> dict:
   """Fetches the pending steps' metrics (blocking on them) and returns their means; a NaN/inf
-  loss stops the run, naming the step."""
+  loss or gradient norm stops the run (NonFiniteError), naming the step and the checkpoint a
+  rerun resumes from."""
   if not pending:
     return {}
   steps = [s for s, _ in pending]
   values = jax.device_get([m for _, m in pending])
   for s, m in zip(steps, values):
-    if not np.isfinite(m["loss"]):
-      last = ckpt.latest_step()
-      raise FloatingPointError(
-          f"loss is {m['loss']} at step {s}; stopping. The last good checkpoint (step {last}) in "
-          f"{ckpt.directory} is kept; lower config.optimizer.lr or set "
-          "config.optimizer.grad_clip and rerun.")
+    bad = [f"{k} is {m[k]}" for k in ("loss", "grad_norm") if not np.isfinite(m[k])]
+    if bad:
+      what = " and ".join(bad)
+      raise checkpointing.NonFiniteError(  # names the checkpoint a rerun resumes from
+          f"{what} at step {s}; stopping. {ckpt.nonfinite_step(s, what)} {_NONFINITE_HINT}")
   return {k: float(np.mean([m[k] for m in values])) for k in values[0]}
 
 

@@ -43,3 +43,14 @@ def _write_ucf_lists(root, classes=UCF_CLASSES, groups=3):
 def write_ucf_lists():
   """`write_ucf_lists(root, classes=UCF_CLASSES, groups=3)` writes UCF-101's list files."""
   return _write_ucf_lists
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+  """The tiny synthetic data set (`tests.helpers.tiny_config`), generated and prepared once for the
+  session."""
+  from stcnn.data import datasets
+  from tests.helpers import tiny_config
+  d = tmp_path_factory.mktemp("cache")
+  datasets.ensure_synthetic(tiny_config(d))
+  return d

@@ -18,15 +18,6 @@ def flags_of(**overrides):
   return [f"--config.{k}={v}" for k, v in overrides.items()]
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory):
-  """The tiny synthetic data set, generated and prepared once for the session."""
-  d = tmp_path_factory.mktemp("cache")
-  from stcnn.data import datasets
-  datasets.ensure_synthetic(tiny_config(d))
-  return d
-
-
 def run_main(workdir, cache_dir, *extra, wait=True, env=None):
   cmd = [sys.executable, "-m", "stcnn.main", "--config=configs/single_frame.py:tiny",
          f"--workdir={workdir}", f"--config.data.cache_dir={cache_dir}",
