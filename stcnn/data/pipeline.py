@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import signal
 from typing import Any, Iterator, Sequence
 
 import grain
@@ -70,6 +71,12 @@ def _normalize_batch(batch: dict[str, np.ndarray], mean: float) -> dict[str, np.
   return {**batch, "video": video}
 
 
+def _ignore_sigint(worker_index: int, worker_count: int) -> None:
+  """Workers leave Ctrl-C to the main process, which checkpoints and stops them."""
+  del worker_index, worker_count
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _iter_batches(ds: grain.MapDataset, *, mean: float, worker_count: int,
                   read_threads: int) -> grain.IterDataset:
   """Batches (uint8 video) computed by reader threads or worker processes, then made float32.
@@ -84,7 +91,8 @@ def _iter_batches(ds: grain.MapDataset, *, mean: float, worker_count: int,
   if worker_count == 0:
     return ds.map(normalize).to_iter_dataset(_read_options(read_threads))
   ds = ds.to_iter_dataset(_read_options(read_threads))
-  ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count)).map(normalize)
+  ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count),
+                      worker_init_fn=_ignore_sigint).map(normalize)
   return grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=1)
 
 
