@@ -16,10 +16,10 @@ import json
 import math
 import os
 
+from absl import app, flags, logging
 import jax
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
 
 from stcnn import fileio, metrics, models, parallel
 

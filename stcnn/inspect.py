@@ -17,18 +17,12 @@ import os
 import sys
 from typing import Any, Sequence
 
-from absl import app
-from absl import flags
-import numpy as np
+from absl import app, flags
 from ml_collections import config_flags
+import numpy as np
 
 from stcnn import models
-from stcnn.data import builders
-from stcnn.data import datasets
-from stcnn.data import pipeline
-from stcnn.data import sampling
-from stcnn.data import transforms
-from stcnn.data import video_index
+from stcnn.data import builders, datasets, pipeline, sampling, transforms, video_index
 
 FLAGS = flags.FLAGS
 
@@ -69,7 +63,8 @@ def dataset_stats(source, *, num_classes: int | None = None, clip_frames: int | 
   known_fps = t.fps[~np.isnan(t.fps)]
   stats = {
       "records": len(t.records), "videos": t.num_videos,
-      "segments_per_video": _min_mean_max(segs), "frames_per_video": _min_mean_max(frames_per_video),
+      "segments_per_video": _min_mean_max(segs), "frames_per_video":
+      _min_mean_max(frames_per_video),
       "frames_per_segment": _min_mean_max(t.frames),
       "fps_mean": float(known_fps.mean()) if known_fps.size else None,
       "videos_per_class": per_class,

@@ -4,9 +4,11 @@ The evaluator streams per-clip-view softmax outputs into a `VideoAccumulator` on
 every metric from it at the end of a pass. Nothing here touches JAX; inputs may be any array-likes
 (numpy or JAX arrays, lists).
 
-Protocol [paper §4]: "20 clips sampled per video, each clip seen 4 times (different crops and flips),
+Protocol [paper §4]: "20 clips sampled per video, each clip seen 4 times (different crops and
+flips),
 predictions averaged over views and clips to give the video prediction. Metrics: clip hit@1, video
-hit@1, video hit@5 (a hit when any true label is in the top k)." Table 2 and Table 4 use per-class AP
+hit@1, video hit@5 (a hit when any true label is in the top k)." Table 2 and Table 4 use per-class
+AP
 and per-group mean AP.
 
 Conventions used throughout:
@@ -65,7 +67,8 @@ def _as_mask(mask, n: int) -> np.ndarray:
 def _as_index(index, n: int, num_segments: int, name: str) -> np.ndarray:
   index = np.asarray(index)
   if index.shape != (n,) or (n and not np.issubdtype(index.dtype, np.integer)):
-    raise ValueError(f"{name} must be an int array of shape ({n},), got {index.dtype} {index.shape}")
+    raise ValueError(f"{name} must be an int array of shape ({n},), got {index.dtype} "
+                     f"{index.shape}")
   index = index.astype(np.int64)
   if n and (index.min() < 0 or index.max() >= num_segments):
     raise ValueError(f"{name} must lie in [0, {num_segments}), got range "
@@ -254,7 +257,8 @@ def confusion_matrix(probs, primary_labels, num_classes: int) -> np.ndarray:
     raise ValueError(f"probs has {probs.shape[1]} classes, expected {num_classes}")
   primary_labels = np.asarray(primary_labels).astype(np.int64)
   if primary_labels.shape != (probs.shape[0],):
-    raise ValueError(f"primary_labels must have shape ({probs.shape[0]},), got {primary_labels.shape}")
+    raise ValueError(f"primary_labels must have shape ({probs.shape[0]},), got "
+                     f"{primary_labels.shape}")
   if primary_labels.size and primary_labels.max() >= num_classes:
     raise ValueError(f"primary_labels must be < {num_classes}, got {primary_labels.max()}")
   keep = primary_labels >= 0

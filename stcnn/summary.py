@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import io
 
-
+from absl import app, flags
 import jax
 import jax.numpy as jnp
-import numpy as np
-from absl import app, flags
 from ml_collections import config_flags
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 

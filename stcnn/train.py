@@ -10,7 +10,8 @@ Parallelism [choice]: the paper's asynchronous Downpour SGD (10–50 replicas, e
 machines) is replaced by synchronous data parallelism: one jitted step over a 1-D device mesh,
 params replicated, each process feeding its own slice of every global batch (stcnn.parallel).
 
-Workdir: config.json, checkpoints/ (Orbax: train state + Grain iterator state + meta), metrics.jsonl,
+Workdir: config.json, checkpoints/ (Orbax: train state + Grain iterator state + meta),
+metrics.jsonl,
 TensorBoard events; a rerun with the same workdir resumes from the latest checkpoint.
 """
 from __future__ import annotations
@@ -19,13 +20,13 @@ import os
 import signal
 from typing import Any
 
+from absl import logging
 import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from absl import logging
 
 from stcnn import (
   checkpointing,

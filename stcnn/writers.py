@@ -7,9 +7,9 @@ import math
 import os
 import time
 
-import tqdm
 from absl import logging
 from tensorboardX import SummaryWriter
+import tqdm
 
 from stcnn import fileio
 

@@ -1,4 +1,4 @@
-"""Shared fixtures. Grain 0.2.x reads absl flags in its workers (google/grain#1355): parse them once."""
+"""Shared fixtures. Grain reads absl flags in its workers (google/grain#1355): parse them once."""
 import os
 import sys
 

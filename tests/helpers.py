@@ -8,15 +8,14 @@ flip and frame indices.
 import hashlib
 import importlib.util
 import os
-import sys
 import subprocess
+import sys
 
 import jax
 import numpy as np
 
 from stcnn import checkpointing
-from stcnn.data import video_index
-from stcnn.data import video_io
+from stcnn.data import video_index, video_io
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,7 +1,7 @@
 """The inspect CLI's library function: statistics printed, contact sheets of the network's clips."""
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from stcnn import inspect
 from tests.helpers import CROP, Counting, decode, make_index, make_record

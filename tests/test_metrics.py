@@ -257,5 +257,6 @@ def test_accumulated_clip_hit_on_single_views():
 
 def test_accumulated_primary_labels_override():
   probs, video_index, labels, mask = _toy_eval_set()
-  out = _accumulate(probs, video_index, labels, 2, mask, primary_labels=np.array([0, 2, 1])).result()
+  acc = _accumulate(probs, video_index, labels, 2, mask, primary_labels=np.array([0, 2, 1]))
+  out = acc.result()
   assert out["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]

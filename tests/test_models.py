@@ -264,7 +264,8 @@ def test_bfloat16_mixed_precision_trains_with_float32_state():
     state, metrics = step(state, batch)
     losses.append(float(metrics["loss"]))
   assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
-  assert {x.dtype for x in jax.tree.leaves((state.params, state.opt_state))} == {np.dtype("float32")}
+  dtypes = {x.dtype for x in jax.tree.leaves((state.params, state.opt_state))}
+  assert dtypes == {np.dtype("float32")}
   scores = model.apply({"params": state.params}, video)
   assert scores.dtype == jnp.float32
   fp32 = models.build(_with_dtype(cfg, "float32"))

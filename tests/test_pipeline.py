@@ -10,9 +10,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from stcnn.data import pipeline
-from stcnn.data import sampling
-from stcnn.data import video_io
+from stcnn.data import pipeline, sampling, video_io
 from tests.helpers import CROP, JPEGS, SIZE, Counting, decode, make_index, make_record
 
 
@@ -272,14 +270,15 @@ def test_eval_plan_from_index_and_max_videos():
     np.testing.assert_array_equal(plan.video_labels, ref.video_labels[:m])
     np.testing.assert_array_equal(plan.first_labels, ref.first_labels[:m])
     assert counting.reads == {1: 1, 2: 4, 4: 5, 5: 6, 9: 6}[n]  # stops once it has them
-    _assert_same_plan(plan, pipeline.eval_plan(source, max_videos=n, index=make_index(source), **kw))
+    _assert_same_plan(plan, pipeline.eval_plan(source, max_videos=n, index=make_index(source),
+                                               **kw))
   with pytest.raises(ValueError, match="index has 5 entries"):
     pipeline.eval_plan(source, index=make_index(source)[:5], **kw)
 
 
 def test_eval_batches_read_each_record_once_per_run_of_clips():
-  source = Counting([make_record("a", [1], 12), make_record("b", [2, 0], 12, 0, 2), make_record("c", [2], 3),
-                      make_record("b", [2, 0], 20, 1, 2)])
+  source = Counting([make_record("a", [1], 12), make_record("b", [2, 0], 12, 0, 2),
+                     make_record("c", [2], 3), make_record("b", [2, 0], 20, 1, 2)])
   kw = dict(num_frames=2, crop_size=CROP, num_classes=3, clips_per_video=3, views=4,
             batch_size=8)
   ref = list(pipeline.eval_batches(list(source), **kw))

@@ -14,6 +14,7 @@ from stcnn import predict
 from stcnn.data import datasets, pipeline, sampling, video_io
 from tests.helpers import CLIPS, ROOT, VIEWS, trained_workdir
 
+
 def run_predict(workdir, *args, cwd=None):
   return subprocess.run([sys.executable, "-m", "stcnn.predict", f"--workdir={workdir}", *args],
                         cwd=cwd or ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"},

@@ -9,9 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle
 
-from stcnn.data import builders
-from stcnn.data import prepare
-from stcnn.data import video_io
+from stcnn.data import builders, prepare, video_io
 
 CLASSES = ("ApplyEyeMakeup", "Basketball", "HandstandPushups")
 # (width, height, fps, frames) per group: mixed aspect ratios and frame rates.

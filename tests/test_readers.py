@@ -4,10 +4,7 @@ import os
 
 import pytest
 
-from stcnn.data import builders
-from stcnn.data import folder
-from stcnn.data import sports1m
-from stcnn.data import ucf101
+from stcnn.data import builders, folder, sports1m, ucf101
 
 UCF_CLASSES = ("ApplyEyeMakeup", "Basketball", "HandstandPushups")
 

@@ -30,5 +30,5 @@ def test_cli_prints_table_and_totals():
        "--config.num_classes=5"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
   lines = out.strip().splitlines()
   assert lines[-1].startswith("total params ") and "forward GFLOPs" in lines[-1]
-  assert any("tower/conv1" in l and "(4," in l for l in lines)  # slow fusion: 4 times after conv1
-  assert any(l.startswith("│ head") and "(5,)" in l for l in lines)
+  assert any("tower/conv1" in ln and "(4," in ln for ln in lines)  # slow fusion: 4 times
+  assert any(ln.startswith("│ head") and "(5,)" in ln for ln in lines)

@@ -36,7 +36,7 @@ def _fast_step(state, batch):
 
 
 def _run(iterator, step_fn, steps=12):
-  """The trainer's loop pattern: next_batch with the last output in flight, step, read at the end."""
+  """The trainer's loop: next_batch with the last output in flight, step, read at the end."""
   state, out = jnp.zeros((4,)), None
   meter = throughput.Throughput(BATCH, 0)
   state, out = step_fn(state, meter.next_batch(iterator, in_flight=out))  # compile, warm up

@@ -1,4 +1,4 @@
-"""The trainer: exact resume after SIGKILL, sharded == unsharded, two hosts, fine-tuning, failures."""
+"""The trainer: exact resume after SIGKILL, sharded == unsharded, two hosts, fine-tuning."""
 import json
 import os
 import signal
@@ -156,7 +156,7 @@ def test_four_device_step_equals_one_device_step():
   r = subprocess.run([sys.executable, "-m", "tests.scripts.sharded_step"], env=env,
                      capture_output=True, text=True, cwd=ROOT)
   assert r.returncode == 0, r.stderr
-  line = [l for l in r.stdout.splitlines() if l.startswith("MAXDIFF")][0].split()
+  line = [ln for ln in r.stdout.splitlines() if ln.startswith("MAXDIFF")][0].split()
   assert float(line[1]) < 1e-5
   assert abs(float(line[3]) - float(line[4])) < 1e-5
 
@@ -172,7 +172,7 @@ def test_two_processes_train_together(tmp_path, cache_dir):
   outs = [p.communicate(timeout=600) for p in procs]
   for p, (out, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
-  hashes = [l.split()[2] for out, _ in outs for l in out.splitlines() if l.startswith("HASH")]
+  hashes = [ln.split()[2] for out, _ in outs for ln in out.splitlines() if ln.startswith("HASH")]
   assert len(hashes) == 2 and hashes[0] == hashes[1]
   # The same global batches on one process give the same parameters (to float tolerance).
   train.train_and_evaluate(tiny_config(cache_dir, total_steps=4, eval_every=4,

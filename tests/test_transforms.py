@@ -57,7 +57,7 @@ def test_random_augment_draw_order_and_coverage():
   rng = np.random.default_rng(1)
   params = [transforms.random_crop_params(rng, 5, 7, 3) for _ in range(2000)]
   assert {t for t, _ in params} == {0, 1, 2}
-  assert {l for _, l in params} == {0, 1, 2, 3, 4}
+  assert {left for _, left in params} == {0, 1, 2, 3, 4}
   square = np.broadcast_to(np.arange(4, dtype=np.uint8)[:, None], (1, 4, 4, 1))  # value = x
   flipped = [transforms.random_augment(rng, square, 4)[0, 0, 0, 0] == 3 for _ in range(2000)]
   assert 900 < sum(flipped) < 1100  # p(flip) = 0.5

@@ -304,7 +304,8 @@ def write(builder: _VideoClips, splits: Mapping[str, Iterable[dict]],
 
   One example is in memory at a time; a new shard starts every `shard_bytes`. Everything goes to a
   temporary sibling of the builder dir, renamed at the end (`fileio.atomic_dir`), so a failed run
-  leaves nothing that looks complete. `metadata()`, called once every split is written, gives DatasetInfo.metadata.
+  leaves nothing that looks complete. `metadata()`, called once every split is written, gives
+  DatasetInfo.metadata.
   """
   shard_bytes = shard_bytes or SHARD_BYTES
   final = os.fspath(builder.data_dir)

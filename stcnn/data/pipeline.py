@@ -35,8 +35,7 @@ from typing import Any, Iterator, Sequence
 import grain
 import numpy as np
 
-from stcnn.data import sampling
-from stcnn.data import transforms
+from stcnn.data import sampling, transforms
 from stcnn.data.video_index import check_labels, labels_of, video_table
 
 _EXAMPLE_STREAM = 0  # np.random.default_rng([seed, 0, g]): example g's draws.

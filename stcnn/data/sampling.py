@@ -5,7 +5,8 @@ for contiguous clips (single-frame, early and slow fusion) and e.g. (0, 15) for 
 span is max(offsets) + 1 frames.
 
 Training [paper: clips are random and about half a second]: a position uniform over every place
-where the span fits in one of the video's segments (`train_clip_position`: one draw picks the segment
+where the span fits in one of the video's segments (`train_clip_position`: one draw picks the
+segment
 and the start together, so a segment weighs as many clips as it has starts; a one-segment video
 draws exactly what `train_clip_start` draws).
 
@@ -110,7 +111,8 @@ def _jpeg_bytes(frame) -> bytes | None:
   return None
 
 
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # Start of frame (not DHT/JPG/DAC).
+# Start of frame markers (not DHT/JPG/DAC).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def jpeg_size(data: bytes) -> tuple[int, int] | None:

@@ -25,7 +25,8 @@ def write_video(path, frames: np.ndarray, fps: float = 25, codec: str | None = N
   """Encodes uint8 frames (T, H, W, 3) to `path`: mpeg4 by default (XVID-tagged in .avi)."""
   frames = np.asarray(frames)
   if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-    raise ValueError(f"{path}: frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    raise ValueError(f"{path}: frames must be uint8 (T, H, W, 3), got {frames.dtype} "
+                     f"{frames.shape}")
   path = str(path)
   if codec is None:
     codec = "mpeg4"

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from stcnn.models import heads
-from stcnn.models import fusion
+from stcnn.models import fusion, heads
 from stcnn.models.fusion import FUSIONS, STREAMS, VideoNet
 from stcnn.models.heads import Hierarchy, loss_fn
 

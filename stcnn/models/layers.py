@@ -1,6 +1,7 @@
 """Building blocks of the paper's networks: LRN, the (spatio-)temporal conv, and the conv tower.
 
-Temporal convolutions are written as 2-D convolutions: the `kt` frames a filter spans are stacked into
+Temporal convolutions are written as 2-D convolutions: the `kt` frames a filter spans are stacked
+into
 channels and the output times are folded into the batch. This is exactly a 3-D convolution that is
 valid in time (kernel (kt, f, f, C, d) reshaped to (f, f, kt*C, d), same parameter count), and on
 XLA:CPU it is ~7x faster than `nn.Conv` with a 3-D kernel (measured: slow fusion 17 → 114 clips/s).
@@ -225,7 +226,7 @@ class _Conv(nn.Module):
 
 
 class TemporalConv(nn.Module):
-  """Conv with spatial kernel f×f, stride s (SAME) and temporal extent kt, stride st (VALID in time).
+  """Conv, spatial kernel f×f stride s (SAME), temporal extent kt stride st (VALID in time).
 
   Input/output (B, T, H, W, C); T_out = (T - kt) // st + 1. kt = 1 is a plain per-frame 2-D conv.
   Parameters `conv/kernel` (f, f, kt·C, d) (channel index = frame·C + c) and `conv/bias` (d,).
