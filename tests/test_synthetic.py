@@ -10,10 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from stcnn.data import synthetic
-from stcnn.data import video_io
-from stcnn.data.synthetic import probe
-from stcnn.data.synthetic import render
+from stcnn.data import synthetic, video_io
+from stcnn.data.synthetic import probe, render
 
 TINY = synthetic.get_preset("tiny")
 # Mean |decoded - rendered| beyond the yuv420p round trip (which alone costs 2-9/255 on 32 px scenes
@@ -66,9 +64,9 @@ def test_expected_sizes_and_names():
 
 
 def test_transfer_classes_are_new_combinations():
-  look = lambda l: (l.shape, l.colour)
-  sports = {look(l) for name in ("cpu", "paper") for l in synthetic.leaves(name)}
-  transfer = {look(l) for l in synthetic.leaves("transfer")}
+  look = lambda leaf: (leaf.shape, leaf.colour)
+  sports = {look(leaf) for name in ("cpu", "paper") for leaf in synthetic.leaves(name)}
+  transfer = {look(leaf) for leaf in synthetic.leaves("transfer")}
   assert len(transfer) == 9 and not transfer & sports
 
 
@@ -151,8 +149,9 @@ def test_any_frames_render_like_the_whole_video():
 
 def _frame_stats(class_id, n=256, frames=8):
   """Mean colour and mean image of the subject window over n videos × frames."""
-  fr = np.concatenate([synthetic.render_video(TINY, class_id, np.random.default_rng([11, class_id, i]),
-                                              num_frames=frames) for i in range(n)])
+  fr = np.concatenate([
+      synthetic.render_video(TINY, class_id, np.random.default_rng([11, class_id, i]),
+                             num_frames=frames) for i in range(n)])
   window = probe.centre_window(TINY, fr).astype(np.float64) / 255
   return window.reshape(-1, 3).mean(0), window.mean(0)
 
@@ -236,7 +235,7 @@ def test_generate_writes_a_consistent_data_set(tiny_dir):
     first = [labels[0] for _, labels, s in rows if s == split]
     assert sorted(set(first)) == sorted(names)
     assert all(first.count(n) == count for n in names)
-  assert all(l in names for _, labels, _ in rows for l in labels)
+  assert all(label in names for _, labels, _ in rows for label in labels)
   assert len({path for path, _, _ in rows}) == len(rows)
   assert not list(tiny_dir.parent.glob(".tiny.incomplete-*"))
   readme = (tiny_dir / "README.md").read_text()

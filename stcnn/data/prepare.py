@@ -29,18 +29,18 @@ Decisions [choice]:
   builder dir (`report_path`; one per UCF-101 split config). A split never stops on a bad video.
   workers=1 decodes in this process: no protection from crashes and no timeout.
 - Resume: a complete data set with the same fingerprint is returned at once; one made from another
-  source or settings is never touched (error). Data is written into a hidden `.NAME.incomplete-*` sibling
-  and renamed at the end (`stcnn.fileio`), so a failed or killed run leaves nothing that looks
-  complete; an interrupted run restarts that data set from the beginning (its stale temporaries are
-  removed first).
+  source or settings is never touched (error). Data is written into a hidden
+  `.NAME.incomplete-*` sibling and renamed at the end (`stcnn.fileio`), so a failed or killed run
+  leaves nothing that looks complete; an interrupted run restarts that data set from the beginning
+  (its stale temporaries are removed first).
 - Folder and Sports-1M sources are scanned for videos, so the output may not lie inside them (its
   files would be listed next time); UCF-101 and CSV list their videos, so there it may.
 """
 from __future__ import annotations
 
 import collections
-import contextlib
 from concurrent import futures
+import contextlib
 import dataclasses
 import functools
 import math
@@ -50,18 +50,12 @@ import shutil
 import time
 from typing import Any, Callable, Iterable, Iterator
 
-from absl import app
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 import numpy as np
 import tqdm
 
 from stcnn import fileio
-from stcnn.data import builders
-from stcnn.data import folder
-from stcnn.data import sports1m
-from stcnn.data import ucf101
-from stcnn.data import video_io
+from stcnn.data import builders, folder, sports1m, ucf101, video_io
 
 DATASETS = ("ucf101", "sports1m", "folder", "csv")
 REPORT_FILE = "prepare_report.json"
@@ -344,6 +338,17 @@ def prepare(dataset: str, source, output, *, split: int | None = None, frame_siz
     else:
       logging.warning("split %s: none of its %d listed videos is present; not written",
                       name, stats[name].listed)
+  return write_prepared(listing, settings, output, examples, stats)
+
+
+def write_prepared(listing: builders.Listing, settings: builders.Settings, output,
+                   examples: dict[str, Iterator[dict]], stats: dict[str, SplitStats]) -> str:
+  """The writing half of `prepare`, also for examples made elsewhere (`stcnn.data.synthetic`
+  renders its records straight to JPEG): the same builder, reuse or refusal, atomic write and
+  report. `examples` (split -> generator of that split's examples in order, closed on failure) fill
+  in `stats` (split -> SplitStats) as they go. Returns the builder dir.
+  """
+  output = os.path.abspath(os.path.expanduser(os.fspath(output)))
   builder = builders.make_builder(listing, settings, output)
   if _check_existing(output, builder):
     print(f"Already prepared (same source and settings): {builder.data_dir}")

@@ -5,12 +5,9 @@
 import time
 from typing import Sequence
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
-from stcnn.data.synthetic import presets
-from stcnn.data.synthetic import probe
-from stcnn.data.synthetic import write
+from stcnn.data.synthetic import presets, probe, write
 
 _PRESET = flags.DEFINE_string("preset", "cpu", f"one of {sorted(presets.PRESETS)}")
 _OUT = flags.DEFINE_string("out", None, "output directory (nothing is written when empty)")

@@ -15,8 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from stcnn.data.synthetic import presets
-from stcnn.data.synthetic import taxonomy
+from stcnn.data.synthetic import presets, taxonomy
 
 
 @dataclasses.dataclass(frozen=True)

@@ -71,6 +71,12 @@ class Preset:
     return self.num_groups * self.leaves_per_group
 
   @property
+  def num_videos(self) -> int:
+    per_class = (sum(self.videos_per_class) if self.layout == "sports"
+                 else self.ucf_groups * self.ucf_clips)
+    return self.num_leaves * per_class
+
+  @property
   def frame_width(self) -> int:
     """Stored width: aspect × height rounded to an even number (yuv420p needs even sides)."""
     return 2 * int(round(self.frame_size * self.aspect / 2))

@@ -28,10 +28,7 @@ import numpy as np
 import optax
 from scipy import ndimage
 
-from stcnn.data.synthetic import planning
-from stcnn.data.synthetic import presets
-from stcnn.data.synthetic import render
-from stcnn.data.synthetic import taxonomy
+from stcnn.data.synthetic import planning, presets, render, taxonomy
 
 
 def _colour_hist(x: np.ndarray, bins: int = 4) -> np.ndarray:
@@ -165,7 +162,8 @@ def _probe_scores(p: presets.Preset, logits: np.ndarray, y: np.ndarray) -> dict:
   restricted = np.array([sib[look[c]][int(np.argmax(logits[i, sib[look[c]]]))]
                          for i, c in enumerate(y)])
   return {"leaf": float((pred == y).mean()), "group": float((group[pred] == group[y]).mean()),
-          "look": float((look[pred] == look[y]).mean()), "siblings": float((restricted == y).mean())}
+          "look": float((look[pred] == look[y]).mean()),
+          "siblings": float((restricted == y).mean())}
 
 
 def difficulty_probe(preset: str | presets.Preset = "cpu", seed: int = 0,
@@ -178,10 +176,12 @@ def difficulty_probe(preset: str | presets.Preset = "cpu", seed: int = 0,
   the train split, score val + test (UCF layout: split 1). Frames of one video are correlated, so
   the standard error reported is the bound 0.5 / sqrt(test videos). Features: "single_frame" =
   colour histograms of one frame (frame + window); "frame_pair" = the same plus `motion_features` of
-  frames t and t+gap; "motion_only" = the latter alone. The classifier is multinomial logistic regression over all leaves (noisy first labels, as a
-  model would see them). Scores per test frame (pair):
-    leaf: leaf accuracy; group: predicted leaf in the right group; look: predicted leaf in the right
-    motion-sibling set; siblings: accuracy among the true sibling set only (argmax restricted to it).
+  frames t and t+gap; "motion_only" = the latter alone. The classifier is multinomial logistic
+  regression over all leaves (noisy first labels, as a model would see them). Scores per test frame
+  (pair):
+    leaf: leaf accuracy; group: predicted leaf in the right group; look: predicted leaf in the
+    right motion-sibling set; siblings: accuracy among the true sibling set only (argmax restricted
+    to it).
 
   Returns {"chance": {...}, "single_frame": {...}, "frame_pair": {...}, "motion_only": {...},
   "num_train", "num_test" (frame pairs), "test_videos", "stderr", "seconds"}.

@@ -15,16 +15,14 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
+import multiprocessing
 import pathlib
 
 from absl import logging
 
 from stcnn import fileio
 from stcnn.data import video_io
-from stcnn.data.synthetic import planning
-from stcnn.data.synthetic import presets
-from stcnn.data.synthetic import render
-from stcnn.data.synthetic import taxonomy
+from stcnn.data.synthetic import planning, presets, render, taxonomy
 
 MARKER = "synthetic.json"
 
@@ -46,7 +44,9 @@ def _write_videos(p: presets.Preset, specs: list[planning.VideoSpec], root: path
       if (i + 1) % 500 == 0:
         logging.info("synthetic %s: %d/%d videos", p.name, i + 1, len(jobs))
     return
-  with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+  # Spawned, not forked: the caller may be a training process with JAX's threads running.
+  context = multiprocessing.get_context("spawn")
+  with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
     for i, _ in enumerate(pool.map(_write_one, jobs, chunksize=8)):
       if (i + 1) % 500 == 0:
         logging.info("synthetic %s: %d/%d videos", p.name, i + 1, len(jobs))
