@@ -5,7 +5,9 @@ One `CheckpointManager` under `<workdir>/checkpoints`, items:
   data   the Grain iterator state (one JSON file per process), so a resume sees the same batches
   meta   {config, data fingerprint, model signature, input layout, step, saved_at}: a resume with
          another data set or model is refused
-Preserved: the last `keep` checkpoints and the best one by validation error.
+Preserved: the last `keep` checkpoints and the best one by validation error. This is the writing
+and resuming side; reading a finished run's checkpoints (params, `init_from`) is
+`stcnn.checkpoint_reader`'s.
 
 What a checkpoint promises, and what happens when something goes wrong:
   finite   `save` refuses (NonFiniteError) a state whose params or optimiser state hold a NaN or
@@ -54,7 +56,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as cm
 
-from stcnn import fileio, parallel
+from stcnn import checkpoint_reader, fileio, parallel
 
 # Keys that decide the parameters' shapes (a resume must match them exactly).
 MODEL_KEYS = ("fusion", "streams", "width", "head", "input_size", "early_frames", "late_gap")
@@ -77,10 +79,6 @@ class SaveError(RunStopped):
 
 class ResumeRefused(RunStopped, ValueError):
   """The workdir's checkpoints cannot be resumed by this config (or none restores)."""
-
-
-def _val_error(metrics) -> float:
-  return metrics["val_error"]
 
 
 def model_signature(config) -> dict:
@@ -158,13 +156,13 @@ class Checkpointer:
       logging.get_absl_logger().addFilter(_ORBAX_FILTER)
     policy = cm.AnyPreservationPolicy([
         cm.LatestN(keep),
-        cm.BestN(get_metric_fn=_val_error, reverse=True, n=1,  # keeps the lowest error
-                 keep_checkpoints_without_metrics=False)])
+        cm.BestN(get_metric_fn=checkpoint_reader.val_error, reverse=True,  # keeps the lowest
+                 n=1, keep_checkpoints_without_metrics=False)])
     self.mgr = ocp.CheckpointManager(
         self.directory, item_names=("state", "data", "meta"),
-        options=ocp.CheckpointManagerOptions(
+        options=ocp.CheckpointManagerOptions(  # best_fn: metrics are written to disk
             preservation_policy=policy, create=True,
-            best_fn=_val_error, best_mode="min"))  # best_fn: metrics are written to disk
+            best_fn=checkpoint_reader.val_error, best_mode="min"))
 
   def latest_step(self):
     return self.mgr.latest_step()
@@ -462,57 +460,3 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 def _short(value, limit: int = 40) -> str:
   text = json.dumps(value)
   return text if len(text) <= limit else text[:limit] + "…"
-
-
-def open_manager(path: str) -> ocp.CheckpointManager:
-  """Read-only manager of a workdir or its checkpoints/ dir (else FileNotFoundError); close it."""
-  path = os.path.abspath(os.path.expanduser(path))
-  if os.path.isdir(os.path.join(path, "checkpoints")):
-    path = os.path.join(path, "checkpoints")
-  if not os.path.isdir(path):
-    raise FileNotFoundError(f"{path}: no such workdir or checkpoint directory")
-  return ocp.CheckpointManager(
-      path, options=ocp.CheckpointManagerOptions(read_only=True, best_fn=_val_error,
-                                                 best_mode="min"),
-      item_handlers={"state": ocp.StandardCheckpointHandler(),
-                     "meta": ocp.JsonCheckpointHandler(),
-                     "data": grain.checkpoint.CheckpointHandler()})
-
-
-def load_params(path: str, which: str = "latest"):
-  """Params (numpy pytree) and step of a workdir's checkpoint: which = latest | best | <step>."""
-  mgr = open_manager(path)
-  step = {"latest": mgr.latest_step, "best": mgr.best_step}.get(which, lambda: int(which))()
-  if step is None and which == "best":
-    step = mgr.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"{mgr.directory}: no checkpoint")
-  # Restore onto this process's first device, whatever topology the run that saved it had.
-  meta = mgr.item_metadata(step)["state"]
-  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), meta)
-  state = mgr.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract)))["state"]
-  mgr.close()
-  return state["params"], step
-
-
-def load_pretrained(path: str, target_params, reinit=("head",)):
-  """`target_params` with every top-level layer except `reinit` taken from `path`'s checkpoint
-  (transfer learning, Table 3: the new classifier starts from scratch)."""
-  source, step = load_params(path, "best")
-  out = dict(target_params)
-  for name, tree in target_params.items():
-    if name in reinit:
-      continue
-    if name not in source:
-      raise ValueError(f"config.init_from={path}: checkpoint step {step} has no layer {name!r} "
-                       f"(it has {sorted(source)})")
-    want = jax.tree.map(np.shape, tree)
-    got = jax.tree.map(np.shape, source[name])
-    if want != got:
-      raise ValueError(f"config.init_from={path}: layer {name!r} has shapes {got} in the "
-                       f"checkpoint but {want} in this model (same fusion/streams/width needed)")
-    out[name] = jax.tree.map(lambda t, s: jax.device_put(np.asarray(s, t.dtype), t.sharding),
-                             tree, source[name])
-  return out

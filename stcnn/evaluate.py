@@ -189,7 +189,7 @@ def define_flags():
 
 def main(argv):
   del argv
-  from stcnn import checkpointing, config_check
+  from stcnn import checkpoint_reader, config_check
   from stcnn.data import datasets
   from stcnn.writers import MetricWriter
   workdir = os.path.abspath(FLAGS.workdir)
@@ -198,7 +198,7 @@ def main(argv):
   data = datasets.load(config)
   check_same_data(workdir, data)
   mesh = parallel.make_mesh()
-  params, step = checkpointing.load_params(workdir, FLAGS.checkpoint)
+  params, step = checkpoint_reader.load_params(workdir, FLAGS.checkpoint)
   evaluator = Evaluator(config, data, mesh, FLAGS.split,
                         clips_per_video=FLAGS.clips_per_video or None, views=FLAGS.views or None)
   params = jax.device_put(params, parallel.replicated(mesh))

@@ -8,7 +8,7 @@ PATH holds the network with its parameters: scores = f(video), video float32
 probabilities softmax(scores) (the tree head's scores are leaf log-probabilities: the same).
 `PATH.json` beside it holds what turns a video into that input and the scores into names: stored
 frame size, JPEG quality, crop size, mean, the frames read, clips a video and their placement, the
-views (crop corners, flips), class names, input and output shapes; `stcnn.predict` computes the
+views (crop corners, flips), class names, input and output shapes; `stcnn.predictor` computes the
 same thing from the workdir (see its docstring for the steps).
 
 Loading, with neither this repository nor flax:
@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from stcnn import fileio
-from stcnn.predict import Predictor
+from stcnn.predictor import Predictor
 
 FORMATS = ("stablehlo", "onnx")
 INPUT_NAME, OUTPUT_NAME = "video", "scores"

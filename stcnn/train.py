@@ -29,6 +29,7 @@ import numpy as np
 import optax
 
 from stcnn import (
+  checkpoint_reader,
   checkpointing,
   config_check,
   evaluate,
@@ -216,11 +217,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if ckpt.resumed_step is not None:
     logging.info("Resumed from step %d", ckpt.resumed_step)
   elif config.init_from:
-    params = checkpointing.load_pretrained(config.init_from, state.params,
-                                           reinit=("head",))
+    params = checkpoint_reader.load_pretrained(config.init_from, state.params,
+                                               reinit=("head",))
     state = jax.device_put(state.replace(params=params, opt_state=tx.init(params)), repl)
   ckpt.write_config(int(state.step))  # config.json + this segment's line of config_history.jsonl
-  if jax.process_index() == 0:  # what `stcnn.predict` names classes by, without the data set
+  if jax.process_index() == 0:  # what `stcnn.predictor` names classes by, without the data set
     fileio.write_json(os.path.join(workdir, "class_names.json"), list(data.class_names))
 
   train_step = jax.jit(make_train_step(config, model, tx, hierarchy),

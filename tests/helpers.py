@@ -14,7 +14,7 @@ import sys
 import jax
 import numpy as np
 
-from stcnn import checkpointing
+from stcnn import checkpoint_reader
 from stcnn.data import video_index, video_io
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,7 +48,7 @@ def tiny_config(cache_dir, **overrides):
 # ------------------------------------------------------------------------------------- checkpoints
 def params_hash(workdir, which="latest"):
   """(sha256 of the params' bytes, step) of a workdir's checkpoint."""
-  params, step = checkpointing.load_params(str(workdir), which)
+  params, step = checkpoint_reader.load_params(str(workdir), which)
   h = hashlib.sha256()
   for leaf in jax.tree.leaves(params):
     h.update(np.ascontiguousarray(leaf).tobytes())

@@ -9,7 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from stcnn import export, predict
+from stcnn import export
+from stcnn.predictor import Predictor
 from tests.helpers import ROOT, trained_workdir
 
 # Run in a fresh process: only numpy and jax or onnxruntime; stcnn (and flax) must stay unimported.
@@ -49,7 +50,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(workdir):
-  return predict.Predictor.from_workdir(workdir)
+  return Predictor.from_workdir(workdir)
 
 
 def _inputs(predictor, *batches):

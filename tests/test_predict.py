@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from stcnn import predict
 from stcnn.data import datasets, pipeline, sampling, video_io
+from stcnn.predictor import Predictor
 from tests.helpers import CLIPS, ROOT, VIEWS, trained_workdir
 
 
@@ -28,7 +28,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(workdir):
-  return predict.Predictor.from_workdir(workdir)
+  return Predictor.from_workdir(workdir)
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_any_frame_size_and_a_video_shorter_than_the_clip(predictor):
 
 def test_a_data_set_prepared_at_a_fixed_fps(predictor):
   """prepare --fps=12.5 keeps every other frame of a 25 fps video: predict picks the same."""
-  p = predict.Predictor(predictor.config, predictor.params, predictor.class_names, fps=12.5)
+  p = Predictor(predictor.config, predictor.params, predictor.class_names, fps=12.5)
   frames = np.random.default_rng(2).integers(0, 256, (40, 40, 40, 3), dtype=np.uint8)
   got = p.predict_array(frames, fps=25)
   want = p.predict_stored(np.stack([p.stored_frame(f) for f in frames[::2]]), fps=12.5)
@@ -233,16 +233,18 @@ def test_class_names_without_the_data_set(workdir, tmp_path, data):
   config = json.loads((moved / "config.json").read_text())
   config["data"]["cache_dir"] = str(tmp_path / "no_such_cache")
   (moved / "config.json").write_text(json.dumps(config))
-  p = predict.Predictor.from_workdir(moved, checkpoint=10)
+  assert json.loads((moved / "class_names.json").read_text()) == list(data.class_names)
+  (moved / "class_names.json").unlink()  # what the trainer writes: first, the fallback without it
+  p = Predictor.from_workdir(moved, checkpoint=10)
   assert p.class_names == tuple(f"class_{i}" for i in range(8))
   assert "none found" in p.sources["class_names"]
   (moved / "class_names.json").write_text(json.dumps(list(data.class_names)))
-  p = predict.Predictor.from_workdir(moved, checkpoint="latest")
+  p = Predictor.from_workdir(moved, checkpoint="latest")
   assert p.class_names == data.class_names and p.step == 10
   assert p.sources["class_names"] == str(moved / "class_names.json")
   (moved / "class_names.json").write_text(json.dumps(["a", "b"]))
   with pytest.raises(ValueError, match=r"class_names.json: expected a JSON list of 8"):
-    predict.Predictor.from_workdir(moved)
+    Predictor.from_workdir(moved)
 
 
 def test_flags_are_checked(workdir):

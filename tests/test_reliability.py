@@ -16,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from stcnn import checkpointing, train
+from stcnn import checkpoint_reader, checkpointing, train
 from tests.helpers import ROOT, params_hash, tiny_config
 
 # The issue's diverging run: lr 0.3 on the tiny config, checkpoints and logs every 2 steps.
@@ -28,7 +28,7 @@ def history(workdir):
 
 
 def finite_params(workdir, which="latest"):
-  params, step = checkpointing.load_params(str(workdir), which)
+  params, step = checkpoint_reader.load_params(str(workdir), which)
   return all(np.isfinite(x).all() for x in jax.tree.leaves(params)), step
 
 
@@ -54,7 +54,7 @@ def test_a_diverging_run_saves_only_finite_checkpoints_and_a_rerun_recovers(tmp_
   work = str(tmp_path / "w")
   with pytest.raises(checkpointing.NonFiniteError, match=r"at step \d+") as e:
     train.train_and_evaluate(tiny_config(cache_dir, **DIVERGING), work)
-  mgr = checkpointing.open_manager(work)
+  mgr = checkpoint_reader.open_manager(work)
   steps, last = sorted(mgr.all_steps()), mgr.latest_step()
   assert steps, "the diverging run saved no checkpoint before the non-finite step"
   for step in steps:  # every checkpoint restores and is finite
@@ -76,7 +76,7 @@ def test_a_run_that_diverges_before_its_first_checkpoint_says_so(tmp_path, cache
                                                          "starts from step 0"):
     train.train_and_evaluate(tiny_config(cache_dir, **{**DIVERGING, "checkpoint_every": 100,
                                                        "eval_every": 100}), work)
-  assert checkpointing.open_manager(work).latest_step() is None
+  assert checkpoint_reader.open_manager(work).latest_step() is None
   result = train.train_and_evaluate(tiny_config(cache_dir, total_steps=4, eval_every=4), work)
   assert result["num_videos"] == 16 and history(work)[-1]["step"] == 0
 
@@ -96,7 +96,7 @@ def test_save_refuses_a_non_finite_state_and_names_the_last_finite_checkpoint(tm
                            r".* Lower the lr\.$"):
     ckpt.save(3, nan_opt, _Iterator())
   ckpt.close()
-  assert checkpointing.open_manager(str(tmp_path)).all_steps() == [2]
+  assert checkpoint_reader.open_manager(str(tmp_path)).all_steps() == [2]
 
 
 def test_a_dead_end_or_non_finite_checkpoint_is_set_aside_by_the_rerun(tmp_path):
@@ -111,7 +111,7 @@ def test_a_dead_end_or_non_finite_checkpoint_is_set_aside_by_the_rerun(tmp_path)
   assert re.search(r"step 4 in .* is finite but a dead end: .* sets it aside and resumes from "
                    r"step 2\.$", note), note
   ckpt.close()
-  assert checkpointing.open_manager(str(tmp_path)).all_steps() == [2, 4]  # nothing moves yet
+  assert checkpoint_reader.open_manager(str(tmp_path)).all_steps() == [2, 4]  # nothing moves yet
 
   other = checkpointing.Checkpointer(str(tmp_path), tiny_config(tmp_path, batch_size=16), "fp")
   restore(other)  # other batches: step 5's batch differs, so checkpoint 4 is tried, and used
@@ -134,7 +134,7 @@ def test_a_dead_end_or_non_finite_checkpoint_is_set_aside_by_the_rerun(tmp_path)
   restore(again)
   assert again.resumed_step == 4 and "not finite" in again.skipped[6]
   again.close()
-  assert checkpointing.open_manager(str(tmp_path)).all_steps() == [2, 4]
+  assert checkpoint_reader.open_manager(str(tmp_path)).all_steps() == [2, 4]
   assert sorted(os.listdir(tmp_path / "skipped_checkpoints")) == ["4", "6", "skipped.jsonl"]
   rows = [json.loads(line) for line in open(tmp_path / "skipped_checkpoints" / "skipped.jsonl")]
   assert [r["step"] for r in rows] == [4, 6]
@@ -252,7 +252,7 @@ def test_a_failed_save_is_one_line_from_the_command_line(tmp_path, cache_dir):
   lines = [line for line in r.stderr.splitlines() if "could not be saved" in line]
   assert len(lines) == 1 and "step 6" in lines[0] and "No space left on device" in lines[0]
   assert r.stderr.rstrip().endswith(lines[0])  # the last thing said
-  assert checkpointing.open_manager(str(tmp_path)).latest_step() == 4
+  assert checkpoint_reader.open_manager(str(tmp_path)).latest_step() == 4
 
 
 # ----------------------------------------------------------------------------------------- Ctrl-C
@@ -275,7 +275,7 @@ def test_ctrl_c_checkpoints_the_current_step_and_exits_cleanly(tmp_path, cache_d
   assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
   stopped = int(re.search(r"SIGINT: checkpointed step (\d+), exiting", err).group(1))
   assert 5 <= stopped < 400
-  assert checkpointing.open_manager(str(tmp_path)).latest_step() == stopped
+  assert checkpoint_reader.open_manager(str(tmp_path)).latest_step() == stopped
   assert finite_params(tmp_path) == (True, stopped)
 
 

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from stcnn import checkpointing, train
+from stcnn import checkpoint_reader, checkpointing, train
 from tests.helpers import ROOT, load_config, params_hash, tiny_config
 
 
@@ -44,7 +44,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, cache_dir):
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-  killed_at = checkpointing.open_manager(str(tmp_path / "killed")).latest_step()
+  killed_at = checkpoint_reader.open_manager(str(tmp_path / "killed")).latest_step()
   assert 10 <= killed_at < 40
 
   resumed = run_main(tmp_path / "killed", cache_dir, *steps)
@@ -76,7 +76,7 @@ def test_sigterm_checkpoints_the_current_step_and_exits(tmp_path, cache_dir):
   assert "SIGTERM: checkpointed step" in out
   stopped = int(out.split("SIGTERM: checkpointed step ")[1].split()[0].rstrip(","))
   assert 5 <= stopped < 400
-  assert checkpointing.open_manager(str(tmp_path)).latest_step() == stopped
+  assert checkpoint_reader.open_manager(str(tmp_path)).latest_step() == stopped
 
 
 def test_evaluate_cli_reproduces_the_trainers_test_metrics(tmp_path, cache_dir):
@@ -114,7 +114,7 @@ def test_resume_refuses_another_model_or_data(tmp_path, cache_dir):
   r = run_main(tmp_path / "w", cache_dir, *flags_of(total_steps=4, eval_every=2),
                "--config.data.synthetic_seed=1")
   assert r.returncode != 0 and "refusing to resume" in r.stderr and "fingerprint" in r.stderr
-  assert checkpointing.open_manager(str(tmp_path / "w")).latest_step() == 2  # nothing lost
+  assert checkpoint_reader.open_manager(str(tmp_path / "w")).latest_step() == 2  # nothing lost
 
 
 def test_checkpoints_keep_the_last_n_and_the_best(tmp_path):
@@ -130,14 +130,14 @@ def test_checkpoints_keep_the_last_n_and_the_best(tmp_path):
     ckpt.save(step, state, Iterator(), metrics={"val_error": errors[step]} if step in errors
               else None)
   ckpt.close()
-  assert sorted(checkpointing.open_manager(str(tmp_path)).all_steps()) == [4, 8, 9]
-  assert checkpointing.load_params(str(tmp_path), "best")[1] == 4
-  assert checkpointing.load_params(str(tmp_path), "latest")[1] == 9
+  assert sorted(checkpoint_reader.open_manager(str(tmp_path)).all_steps()) == [4, 8, 9]
+  assert checkpoint_reader.load_params(str(tmp_path), "best")[1] == 4
+  assert checkpoint_reader.load_params(str(tmp_path), "latest")[1] == 9
   resumed = checkpointing.Checkpointer(str(tmp_path), cfg, "fp", keep=2)  # a later run
   for step in (10, 11):
     resumed.save(step, state, Iterator())
   resumed.close()
-  assert sorted(checkpointing.open_manager(str(tmp_path)).all_steps()) == [4, 10, 11]
+  assert sorted(checkpoint_reader.open_manager(str(tmp_path)).all_steps()) == [4, 10, 11]
 
 
 def test_frozen_layers_get_no_optimizer_state():
@@ -177,8 +177,8 @@ def test_two_processes_train_together(tmp_path, cache_dir):
   # The same global batches on one process give the same parameters (to float tolerance).
   train.train_and_evaluate(tiny_config(cache_dir, total_steps=4, eval_every=4,
                                        checkpoint_every=2, log_every=2), str(tmp_path / "one"))
-  two, _ = checkpointing.load_params(str(tmp_path / "mh"))
-  one, _ = checkpointing.load_params(str(tmp_path / "one"))
+  two, _ = checkpoint_reader.load_params(str(tmp_path / "mh"))
+  one, _ = checkpoint_reader.load_params(str(tmp_path / "one"))
   for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two)):
     np.testing.assert_allclose(a, b, atol=1e-5)
 
@@ -189,12 +189,12 @@ def test_finetune_changes_only_its_layers(tmp_path, cache_dir, finetune, trained
   src = tmp_path / "src"
   if not (src / "checkpoints").exists():
     train.train_and_evaluate(tiny_config(cache_dir, total_steps=2, eval_every=2), str(src))
-  pre, _ = checkpointing.load_params(str(src))
+  pre, _ = checkpoint_reader.load_params(str(src))
   cfg = tiny_config(cache_dir, total_steps=3, eval_every=3, init_from=str(src),
                     finetune=finetune)
   cfg.model.dropout = 0.9  # [paper] fine-tuning kept 10% of units
   train.train_and_evaluate(cfg, str(tmp_path / finetune))
-  post, _ = checkpointing.load_params(str(tmp_path / finetune))
+  post, _ = checkpoint_reader.load_params(str(tmp_path / finetune))
   for layer in post:
     same = all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(pre[layer]),
                                                    jax.tree.leaves(post[layer])))
@@ -209,9 +209,9 @@ def test_nan_loss_stops_naming_the_step_and_keeps_checkpoint(tmp_path, cache_dir
   cfg.optimizer.lr = 1e6
   with pytest.raises(FloatingPointError, match=r"at step \d+") as e:
     train.train_and_evaluate(cfg, str(tmp_path / "nan"))
-  last = checkpointing.open_manager(str(tmp_path / "nan")).latest_step()
+  last = checkpoint_reader.open_manager(str(tmp_path / "nan")).latest_step()
   assert last is not None and f"step {last}" in str(e.value)
-  params, _ = checkpointing.load_params(str(tmp_path / "nan"))
+  params, _ = checkpoint_reader.load_params(str(tmp_path / "nan"))
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
 
 

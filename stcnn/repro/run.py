@@ -132,9 +132,9 @@ def _claim_workdir(workdir: str, cell: cells_lib.Cell) -> int:
   else:
     os.makedirs(workdir, exist_ok=True)
     fileio.write_json(marker, cell.identity(), indent=1)
-  from stcnn import checkpointing
+  from stcnn import checkpoint_reader
   try:
-    mgr = checkpointing.open_manager(workdir)
+    mgr = checkpoint_reader.open_manager(workdir)
   except FileNotFoundError:
     return 0
   step = mgr.latest_step()
@@ -143,7 +143,7 @@ def _claim_workdir(workdir: str, cell: cells_lib.Cell) -> int:
 
 
 def run_training_cell(cell: cells_lib.Cell, paths: cells_lib.Paths) -> dict:
-  from stcnn import checkpointing, metrics, train
+  from stcnn import checkpoint_reader, metrics, train
   t0 = time.time()
   workdir = cells_lib.workdir_of(paths, cell.key)
   if cell.depends_on:
@@ -156,7 +156,7 @@ def run_training_cell(cell: cells_lib.Cell, paths: cells_lib.Paths) -> dict:
   resumed_from = _claim_workdir(workdir, cell)
   config = cells_lib.cell_config(cell, paths)
   test = train.train_and_evaluate(config, workdir)  # resumes; ends with the test pass
-  params, step = checkpointing.load_params(workdir, "latest")
+  params, step = checkpoint_reader.load_params(workdir, "latest")
   if step < config.total_steps:
     raise Interrupted(f"{cell.key}: training stopped at step {step} of {config.total_steps} "
                       "(SIGTERM / Ctrl-C, checkpointed); rerun the study to continue")

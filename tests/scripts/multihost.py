@@ -13,7 +13,7 @@ import numpy as np
 
 flags.FLAGS(sys.argv[:1])  # Grain 0.2.x reads absl flags in its workers (google/grain#1355).
 
-from stcnn import checkpointing, parallel, train  # noqa: E402
+from stcnn import checkpoint_reader, parallel, train  # noqa: E402
 from tests.helpers import tiny_config  # noqa: E402
 
 
@@ -23,7 +23,7 @@ def main(argv):
   assert jax.process_count() == 2 and len(jax.devices()) == 2
   cfg = tiny_config(cache_dir, total_steps=4, eval_every=4, checkpoint_every=2, log_every=2)
   train.train_and_evaluate(cfg, workdir)
-  params, _ = checkpointing.load_params(workdir)
+  params, _ = checkpoint_reader.load_params(workdir)
   h = hashlib.sha256(b"".join(np.ascontiguousarray(x).tobytes()
                               for x in jax.tree.leaves(params)))
   print("HASH", pid, h.hexdigest())
