@@ -54,3 +54,18 @@ def cache_dir(tmp_path_factory):
   d = tmp_path_factory.mktemp("cache")
   datasets.ensure_synthetic(tiny_config(d))
   return d
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+  """A tiny late-fusion workdir trained 10 steps (`tests.helpers.trained_workdir`), made once;
+  what the predict and export tests read."""
+  from tests.helpers import trained_workdir
+  return trained_workdir(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def predictor(workdir):
+  """`stcnn.Predictor` of that workdir."""
+  from stcnn.predictor import Predictor
+  return Predictor.from_workdir(workdir)

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from stcnn import export
-from stcnn.predictor import Predictor
-from tests.helpers import ROOT, trained_workdir
+from tests.helpers import ROOT
 
 # Run in a fresh process: only numpy and jax or onnxruntime; stcnn (and flax) must stay unimported.
 LOADER = r"""
@@ -41,16 +40,6 @@ needs_onnx = pytest.mark.skipif(
     bool(_missing("flatbuffers", "jax2onnx", "onnxruntime")),
     reason=f"ONNX export needs {', '.join(_missing('flatbuffers', 'jax2onnx', 'onnxruntime'))}: "
     "pip install -e '.[export]'")
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  return trained_workdir(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def predictor(workdir):
-  return Predictor.from_workdir(workdir)
 
 
 def _inputs(predictor, *batches):

@@ -12,23 +12,13 @@ import pytest
 
 from stcnn.data import datasets, pipeline, sampling, video_io
 from stcnn.predictor import Predictor
-from tests.helpers import CLIPS, ROOT, VIEWS, trained_workdir
+from tests.helpers import CLIPS, ROOT, VIEWS
 
 
 def run_predict(workdir, *args, cwd=None):
   return subprocess.run([sys.executable, "-m", "stcnn.predict", f"--workdir={workdir}", *args],
                         cwd=cwd or ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"},
                         capture_output=True, text=True)
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  return trained_workdir(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def predictor(workdir):
-  return Predictor.from_workdir(workdir)
 
 
 @pytest.fixture(scope="module")
