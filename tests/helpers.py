@@ -8,8 +8,10 @@ flip and frame indices.
 import hashlib
 import importlib.util
 import os
+import pathlib
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -120,3 +122,14 @@ def trained_workdir(tmp_path_factory):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
   return workdir
+
+
+def wait_past_checkpoint(proc, workdir, step: int, timeout: float = 300) -> None:
+  """Waits until the run `proc` has committed checkpoint `step` in `workdir` (then a few steps
+  more), so a signal sent next finds a run mid-training."""
+  marker = pathlib.Path(workdir) / "checkpoints" / str(step) / "_CHECKPOINT_METADATA"
+  deadline = time.time() + timeout
+  while not marker.exists() and proc.poll() is None:
+    assert time.time() < deadline, f"no checkpoint {step} after {timeout} s"
+    time.sleep(0.005)
+  time.sleep(0.2)  # a few steps past the periodic checkpoint

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -17,7 +16,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from stcnn import checkpoint_reader, checkpointing, train
-from tests.helpers import ROOT, params_hash, tiny_config
+from tests.helpers import ROOT, params_hash, tiny_config, wait_past_checkpoint
 
 # The diverging run: lr 0.3 on the tiny config, checkpoints and logs every 2 steps.
 DIVERGING = {"optimizer.lr": 0.3, "checkpoint_every": 2, "log_every": 2}
@@ -263,12 +262,7 @@ def test_ctrl_c_checkpoints_the_current_step_and_exits_cleanly(tmp_path, cache_d
          "--config.eval_every=1000"]
   proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"},
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  first = tmp_path / "checkpoints" / "5" / "_CHECKPOINT_METADATA"
-  deadline = time.time() + 300
-  while not first.exists() and proc.poll() is None:
-    assert time.time() < deadline
-    time.sleep(0.005)
-  time.sleep(0.2)  # a few steps past the periodic checkpoint
+  wait_past_checkpoint(proc, tmp_path, 5)
   proc.send_signal(signal.SIGINT)
   out, err = proc.communicate(timeout=300)
   assert proc.returncode == 0, err[-3000:]  # as SIGTERM

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from stcnn import checkpoint_reader, checkpointing, train
-from tests.helpers import ROOT, load_config, params_hash, tiny_config
+from tests.helpers import ROOT, load_config, params_hash, tiny_config, wait_past_checkpoint
 
 
 def flags_of(**overrides):
@@ -64,12 +64,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, cache_dir):
 def test_sigterm_checkpoints_the_current_step_and_exits(tmp_path, cache_dir):
   proc = run_main(tmp_path, cache_dir, *flags_of(total_steps=400, checkpoint_every=5,
                                                  eval_every=1000, log_every=5), wait=False)
-  first = tmp_path / "checkpoints" / "5" / "_CHECKPOINT_METADATA"
-  deadline = time.time() + 300
-  while not first.exists() and proc.poll() is None:
-    assert time.time() < deadline
-    time.sleep(0.005)
-  time.sleep(0.2)  # a few steps past the periodic checkpoint
+  wait_past_checkpoint(proc, tmp_path, 5)
   proc.send_signal(signal.SIGTERM)
   out, _ = proc.communicate(timeout=300)
   assert proc.returncode == 0, out
