@@ -23,6 +23,7 @@ import os
 from absl import app, flags
 
 from stcnn import bench
+from stcnn.bench.model import define_network_flags
 
 FLAGS = flags.FLAGS
 COLUMNS = (
@@ -33,10 +34,7 @@ COLUMNS = (
 
 
 def _define_flags():
-  flags.DEFINE_list("models", list(bench.MODELS), f"Networks, of {list(bench.MODELS)}.")
-  flags.DEFINE_list("sizes", ["cpu", "paper"], f"Size presets, of {list(bench.SIZES)}.")
-  flags.DEFINE_integer("size", None, "Crop size for every network (default: the preset's).")
-  flags.DEFINE_float("width", None, "Width multiplier for every network (default: the preset's).")
+  define_network_flags()
   flags.DEFINE_integer("batch", 32, "Batch size (clips).")
   flags.DEFINE_integer("steps", 10, "Timed steps.")
   flags.DEFINE_integer("warmup", 2, "Untimed steps first.")

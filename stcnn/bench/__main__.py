@@ -12,7 +12,7 @@ from absl import app, flags
 
 import stcnn.bench
 from stcnn.bench.data import bench_data
-from stcnn.bench.model import MODELS, ROOT, SIZES, bench_model
+from stcnn.bench.model import ROOT, bench_model, define_network_flags
 from stcnn.bench.train import bench_train
 
 __doc__ = stcnn.bench.__doc__  # what --help prints (absl: the __main__ module's docstring)
@@ -32,10 +32,7 @@ def _define_flags():
   config_flags.DEFINE_config_file("config", os.path.join(ROOT, "configs/slow_fusion.py") + ":cpu",
                                   "train, data --prepared: configs/X.py[:arg].", lock_config=True)
   # model
-  flags.DEFINE_list("models", list(MODELS), f"Networks, of {list(MODELS)}.")
-  flags.DEFINE_list("sizes", ["cpu", "paper"], f"Size presets, of {list(SIZES)}.")
-  flags.DEFINE_integer("size", None, "Crop size for every network (default: the preset's).")
-  flags.DEFINE_float("width", None, "Width multiplier for every network (default: the preset's).")
+  define_network_flags()
   flags.DEFINE_integer("eval_batch", 128, "Evaluation forward batch (views).")
   flags.DEFINE_integer("eval_steps", 5, "Timed evaluation batches (0: no evaluation timing).")
   flags.DEFINE_integer("peak_n", 2048, "Side of the fp32 matmul timed for the peak.")

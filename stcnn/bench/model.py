@@ -22,6 +22,15 @@ MODELS = {  # network → (configs/ file, its config arg)
 SIZES = ("cpu", "paper", "tiny")  # configs/common.py VARIANTS
 
 
+def define_network_flags() -> None:
+  """--models, --sizes, --size, --width: which networks at which sizes (every CLI timing them)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_list("models", list(MODELS), f"Networks, of {list(MODELS)}.")
+  flags.DEFINE_list("sizes", ["cpu", "paper"], f"Size presets, of {list(SIZES)}.")
+  flags.DEFINE_integer("size", None, "Crop size for every network (default: the preset's).")
+  flags.DEFINE_float("width", None, "Width multiplier for every network (default: the preset's).")
+
+
 def model_config(name: str, size_preset: str = "cpu", *, size: int | None = None,
                  width: float | None = None, batch: int | None = None):
   """The project's config (configs/*.py) of network `name` (a MODELS key) at preset cpu | paper |
