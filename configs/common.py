@@ -108,6 +108,8 @@ def get_config(arg: str = "", fusion: str = "single", streams: str = "full"):
   c.optimizer.plateau_factor = 0.1  # lr ×0.1 when validation error plateaus [paper: by hand]
   c.optimizer.plateau_patience = 3  # evals without improvement before lowering
   c.optimizer.grad_clip = 0.0  # 0 = off (paper: none)
+  c.optimizer.schedule = "constant"  # constant [paper] | cosine (to 0 at total_steps)
+  c.optimizer.warmup_steps = 0  # linear warm-up from 0 (paper: none)
 
   c.total_steps = v.total_steps
   c.log_every = v.log_every

@@ -143,6 +143,8 @@ KEYS: dict[str, Key] = {
     "optimizer.plateau_factor": real(0, 1, lo_open=True, hi_open=True),  # optax: (0, 1)
     "optimizer.plateau_patience": integer(1),  # optax: 0 would lower the lr on improvement
     "optimizer.grad_clip": real(0, allowed="0 (off) or a positive float"),
+    "optimizer.schedule": one_of(("constant", "cosine")),
+    "optimizer.warmup_steps": integer(0),
     # schedule and checkpoints
     "total_steps": integer(1),
     "log_every": integer(1),

@@ -103,10 +103,20 @@ def make_plateau(config):
                                          rtol=1e-4)
 
 
+def lr_schedule(config) -> optax.Schedule:
+  """step → multiplier of config.optimizer.lr: a linear warm-up over `optimizer.warmup_steps`,
+  then constant (`schedule='constant'`, the paper's) or a cosine decay to 0 at `total_steps`
+  (`schedule='cosine'`, a [choice] for short runs: docs/paper.md)."""
+  o = config.optimizer
+  if o.schedule == "cosine":
+    return optax.warmup_cosine_decay_schedule(0.0, 1.0, o.warmup_steps, config.total_steps)
+  return optax.linear_schedule(0.0, 1.0, o.warmup_steps) if o.warmup_steps else (lambda _: 1.0)
+
+
 def learning_rate(config, state: TrainState) -> jax.Array:
-  """The lr the next step uses: config.optimizer.lr × the plateau drops so far [paper: 1e-3,
-  lowered by hand on a plateau]."""
-  return config.optimizer.lr * state.plateau.scale
+  """The lr the next step uses: config.optimizer.lr × the schedule at this step × the plateau
+  drops so far [paper: 1e-3, constant, lowered by hand on a plateau]."""
+  return config.optimizer.lr * lr_schedule(config)(state.step) * state.plateau.scale
 
 
 def init_state(config, model, tx, plateau, video_shape) -> TrainState:
@@ -261,7 +271,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         ckpt.ensure_finite(step, state)  # NaN parameters stop the run here, not in the evaluator
         with meter.paused():  # evaluation time is not training time
           result = evaluator.run(state.params, step)
-        writer.write(step, config.data.eval_split, evaluate.scalars(result))
+        writer.write(step, config.data.eval_split, evaluate.scalars(result), echo=progress.say)
         val_error = 1.0 - result["video_hit@1"]
         state = _plateau_update(plateau, state, val_error, repl)
         ckpt.save(step, state, train_iter, metrics={"val_error": val_error})
@@ -280,7 +290,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if config.data.test_split in data.splits:
       test = evaluate.Evaluator(config, data, mesh, split=config.data.test_split)
       final = test.run(state.params, step)
-      writer.write(step, config.data.test_split, evaluate.scalars(final))
+      writer.write(step, config.data.test_split, evaluate.scalars(final), echo=progress.say)
       evaluate.save_result(workdir, config.data.test_split, step, final, test.protocol)
     logging.info("Trained steps %d..%d", first_step, step)
     return final

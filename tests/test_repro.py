@@ -114,7 +114,10 @@ def test_plan_dependencies_filters_and_commands(tmp_path):
   recipe = cells.load_study("cpu", seeds=2)
   assert recipe.table1.total_steps == 6000 and recipe.splits == (1, 2, 3)
   every = cells.plan(recipe, ["all"])
-  assert len(every) == 7 * 2 + 4 * 3 * 2 + 1
+  assert len(every) == 7 * 2 + 4 * 2 + 1  # cpu: one split per seed
+  t4 = [c.key for c in cells.plan(recipe, ["4"], only=["t3-top3-s1-*"])]
+  assert t4 == ["t1-slow-s1", "t3-top3-s1-split2"]
+  recipe.split_per_seed = False
   t4 = [c.key for c in cells.plan(recipe, ["4"], only=["t3-top3-s1-*"])]
   assert t4 == ["t1-slow-s1", "t3-top3-s1-split1", "t3-top3-s1-split2", "t3-top3-s1-split3"]
   assert [c.key for c in cells.plan(recipe, ["2"], models=["slow"])] == ["t1-slow-s0",
@@ -212,3 +215,30 @@ def test_report_aggregates_seeds_from_result_files_alone(tiny_study, tmp_path):
   assert len(claims) == 6 and not any("(1 seed)" in line for line in claims)
   assert "| from scratch | 2 | 1 |" in md
   assert os.path.exists(tmp_path / "plots" / "curves.png")
+
+
+def test_plots_filters_and_confusion_from_arrays(tmp_path):
+  """The report's filter and confusion figures (drawn by stcnn.figures) from result arrays alone,
+  as the report reads them: the multires streams only, the motion siblings boxed."""
+  from matplotlib.image import imread
+
+  from stcnn.repro import plots
+  rng = np.random.default_rng(0)
+  arrays = {f"conv1_{s}": rng.normal(size=(11, 11, 3, 24)).astype(np.float32)
+            for s in ("fovea", "context", "tower")}
+  path = plots.filters(arrays, "Multires network, seed 0", str(tmp_path / "f.png"))
+  image = imread(path)
+  assert image.shape[1] > 1.5 * image.shape[0] > 300  # fovea | context, the tower left out
+  assert plots.filters({"conv1_tower": arrays["conv1_tower"]}, "x", str(tmp_path / "g.png")) is None
+  matrix = rng.integers(0, 5, (8, 8))
+  path = plots.confusion(matrix, [f"c{i}" for i in range(8)], [[0, 1], [2, 3]],
+                         str(tmp_path / "c.png"))
+  assert min(imread(path).shape[:2]) > 300
+  assert run.read_curve(str(tmp_path), "val")[0] == []  # no metrics.jsonl: no curve
+  lines = [{"step": 5, "split": "train", "loss": 2.0, "clips_per_sec": 10.0},
+           {"step": 10, "split": "val", "video_hit@1": 0.25},
+           {"step": 10, "split": "val", "video_hit@1": 0.5}]  # evaluated again: the last counts
+  (tmp_path / "metrics.jsonl").write_text(
+      "".join(json.dumps(r) + "\n" for r in lines) + '{"step": 15, "split": "tr')  # half-written
+  assert run.read_curve(str(tmp_path), "val") == (
+      [{"step": 10, "val_video_hit@1": 0.5, "train_loss": 2.0}], {"clips_per_sec": 10.0})

@@ -149,6 +149,15 @@ def speed_cell(study) -> Cell:
   return Cell("speed", "speed", None, None, "stcnn.bench.time_model", flatten(study.speed))
 
 
+def splits_of(study, seed: int) -> tuple[int, ...]:
+  """The UCF-101 splits seed `seed` fine-tunes on: all of `study.splits`, or with
+  `study.split_per_seed` one each in turn (seed 0 → the first, ...), so that 3 seeds cover the
+  3 splits once: Table 3's mean is then over splits and seeds together."""
+  if study.get("split_per_seed"):
+    return (study.splits[seed % len(study.splits)],)
+  return tuple(study.splits)
+
+
 def plan(study, tables, models=(), only=()) -> list[Cell]:
   """The cells `tables` need, dependencies first, without repeats. `models` keeps only those
   Table 1 networks / transfer modes (and what they depend on; the speed cell stays); `only` keeps
@@ -167,7 +176,7 @@ def plan(study, tables, models=(), only=()) -> list[Cell]:
       if kind == "t1":
         wanted += [t1_cell(study, n, seed) for n in names]
       elif kind == "t3":
-        wanted += [t3_cell(study, n, seed, k) for n in names for k in study.splits]
+        wanted += [t3_cell(study, n, seed, k) for n in names for k in splits_of(study, seed)]
     if kind == "speed":
       wanted.append(speed_cell(study))  # --models does not filter it
   if only:
