@@ -14,6 +14,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+NOT_VALIDATED = {"val_error": float("inf")}  # a checkpoint saved between validations: never best
+
 
 def val_error(metrics) -> float:
   """The metric that picks the best checkpoint (the lowest): the writer's and the reader's."""

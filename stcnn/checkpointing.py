@@ -198,7 +198,10 @@ class Checkpointer:
   # ----------------------------------------------------------------------------------- saving
   def save(self, step: int, state, iterator, metrics: dict | None = None) -> None:
     """Starts an asynchronous save of a finite `state` (else NonFiniteError, nothing saved);
-    first surfaces a failure of the previous save (SaveError)."""
+    first surfaces a failure of the previous save (SaveError). `metrics` carries the validation
+    error that ranks checkpoints for `best`; without one (a save between validations) the
+    checkpoint ranks last (checkpoint_reader.NOT_VALIDATED)."""
+    metrics = checkpoint_reader.NOT_VALIDATED if metrics is None else metrics
     self.check_saves(block=True)
     self.ensure_finite(step, state)
     meta = {"step": int(step), "fingerprint": self.fingerprint,

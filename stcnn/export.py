@@ -37,7 +37,7 @@ from absl import app, flags, logging
 import jax
 import jax.numpy as jnp
 
-from stcnn import fileio
+from stcnn import console, fileio
 from stcnn.predictor import Predictor
 
 FORMATS = ("stablehlo", "onnx")
@@ -184,6 +184,7 @@ def define_flags():
 
 
 def main(argv):
+  console.quiet_libraries()
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   try:

@@ -20,6 +20,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from stcnn import console
+
 config_flags.DEFINE_config_file("config", None, "Config file: configs/X.py[:arg].",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and events go "
@@ -28,14 +30,6 @@ flags.DEFINE_string("coordinator", "", "Multi-host: coordinator address host:por
 flags.DEFINE_integer("num_processes", 0, "Multi-host: number of processes.")
 flags.DEFINE_integer("process_id", -1, "Multi-host: this process's id.")
 FLAGS = flags.FLAGS
-
-
-class _QuietLibraries(logging.logging.Filter):
-  """Keeps Orbax's and TFDS's per-save INFO chatter out of the run's log (warnings still show)."""
-
-  def filter(self, record):
-    noisy = "/orbax/" in record.pathname or "/tensorflow_datasets/" in record.pathname
-    return record.levelno >= logging.logging.WARNING or not noisy
 
 
 def make_configs_importable() -> None:
@@ -105,12 +99,12 @@ def parse_flags(argv):
 
 def main(argv):
   del argv
+  console.quiet_libraries()
   from stcnn import config_check
   try:
     config_check.check(FLAGS.config)  # before any work
   except ValueError as e:
     sys.exit(str(e))
-  logging.get_absl_handler().addFilter(_QuietLibraries())
   from stcnn import checkpointing, parallel, train  # after flag parsing: jax reads XLA_FLAGS
   parallel.initialize(FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id)
   workdir = FLAGS.workdir or os.path.join(

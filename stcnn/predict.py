@@ -17,7 +17,7 @@ import sys
 
 from absl import app, flags, logging
 
-from stcnn import fileio
+from stcnn import console, fileio
 from stcnn.data import transforms, video_io
 from stcnn.predictor import Predictor
 
@@ -118,6 +118,7 @@ def _png_path(folder: str, video: str, taken: set) -> str:
 
 
 def main(argv):
+  console.quiet_libraries()
   videos = argv[1:]
   if not videos:
     raise app.UsageError("name at least one video: python -m stcnn.predict --workdir=DIR "

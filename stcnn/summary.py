@@ -17,7 +17,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from stcnn import models
+from stcnn import console, models
 
 CONV_ROWS = ("conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5")
 
@@ -77,6 +77,7 @@ def render(config, rows, total_params, total_flops) -> str:
 
 
 def main(argv):
+  console.quiet_libraries()
   del argv
   config = flags.FLAGS.config
   print(render(config, *summarize(config)))

@@ -10,6 +10,7 @@ from typing import Callable
 
 from absl import app, flags
 
+from stcnn import console
 import stcnn.bench
 from stcnn.bench.data import bench_data
 from stcnn.bench.model import ROOT, bench_model, define_network_flags
@@ -57,6 +58,7 @@ STEPS = {"model": (10, 2), "data": (20, 3), "train": (30, 5)}  # default --steps
 
 
 def main(argv):
+  console.quiet_libraries()
   if len(argv) < 2 or argv[1] not in SUBCOMMANDS:
     raise app.UsageError(f"usage: python -m stcnn.bench {{{','.join(SUBCOMMANDS)}}} [--flags]; "
                          f"got {argv[1:]}")

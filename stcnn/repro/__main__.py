@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from absl import app, flags
 
+from stcnn import console
+
 FLAGS = flags.FLAGS
 
 
@@ -41,6 +43,7 @@ def _define_flags():
 
 
 def main(argv):
+  console.quiet_libraries()
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   from stcnn.repro import study
