@@ -21,7 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from stcnn import fileio, metrics, models, parallel
+from stcnn import console, fileio, metrics, models, parallel
 
 
 class Evaluator:
@@ -52,6 +52,7 @@ class Evaluator:
     source = (frame_cache.cached_source(data, split) if config.data.get("cache_frames")
               else data.source(split))
     index = data.index(split)
+    self.source = source  # the split's records (`plan.clips` index them)
     self.plan = pipeline.eval_plan(
         source, num_frames=len(offsets), num_classes=config.num_classes,
         clips_per_video=clips, views=views, frame_offsets=offsets, index=index,
@@ -60,7 +61,7 @@ class Evaluator:
         source, self.plan, crop_size=config.model.input_size, batch_size=config.eval_batch_size,
         mean=config.data.mean, process_index=jax.process_index(),
         process_count=jax.process_count(), worker_count=config.data.worker_count)
-    self.groups = _groups(data.hierarchy, config.num_classes)
+    self.groups = class_groups(data.hierarchy, config.num_classes)
     model = models.build(config)
 
     def predict(params, video):
@@ -77,10 +78,17 @@ class Evaluator:
         "data_fingerprint": data.fingerprint}
 
   def run(self, params, step: int = -1) -> dict:
+    """The metrics of `params` on the split (`metrics.VideoAccumulator.result`, + group_mean_ap
+    with a class tree), at `step`."""
+    return self.result(self.accumulate(params), step)
+
+  def accumulate(self, params) -> metrics.VideoAccumulator:
+    """Every clip × view of the plan through the network, into per-video sums: the accumulator
+    (its `video_predictions()` are the videos' probabilities, in `plan.video_ids` order)."""
     plan = self.plan
     acc = metrics.VideoAccumulator(plan.video_labels > 0, plan.views, plan.first_labels)
 
-    def accumulate(k, probs):
+    def add(k, probs):
       first = k * self.batch_size // plan.views  # the batch's first clip
       n = min(len(probs) // plan.views, len(plan.clips) - first)  # the rest is padding
       videos = np.repeat(plan.clips[first:first + n, 0], plan.views)
@@ -90,10 +98,14 @@ class Evaluator:
     for k, batch in enumerate(self.batches):
       out = self._predict(params, parallel.to_global({"video": batch["video"]}, self.mesh)["video"])
       if pending is not None:
-        accumulate(*pending)
+        add(*pending)
       pending = (k, out)
     if pending is not None:
-      accumulate(*pending)
+      add(*pending)
+    return acc
+
+  def result(self, acc: metrics.VideoAccumulator, step: int = -1) -> dict:
+    """The metrics of an accumulator filled by `accumulate`, at `step`."""
     try:
       result = acc.result()
     except ValueError as e:
@@ -104,7 +116,7 @@ class Evaluator:
     return result
 
 
-def _groups(hierarchy, num_classes: int) -> dict:
+def class_groups(hierarchy, num_classes: int) -> dict:
   """Leaf ids under each internal node of a class hierarchy (Table 4's per-group mean AP)."""
   if not hierarchy:
     return {}
@@ -188,6 +200,7 @@ def define_flags():
 
 
 def main(argv):
+  console.quiet_libraries()
   del argv
   from stcnn import checkpoint_reader, config_check
   from stcnn.data import datasets

@@ -21,7 +21,7 @@ from absl import app, flags
 from ml_collections import config_flags
 import numpy as np
 
-from stcnn import models
+from stcnn import console, figures, models
 from stcnn.data import builders, datasets, pipeline, sampling, transforms, video_index
 
 FLAGS = flags.FLAGS
@@ -102,25 +102,9 @@ def format_stats(stats: dict, class_names: Sequence[str], top: int = 10) -> str:
 
 
 def _sheet(rows, titles, path, mean, column_titles=()):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  cols = max(len(r) for r in rows)
-  fig, axes = plt.subplots(len(rows), cols, figsize=(max(1.3 * cols, 4), 1.5 * len(rows)),
-                           squeeze=False)  # At least 4 in wide: room for the titles.
-  for r, (clip, title) in enumerate(zip(rows, titles)):
-    for c in range(cols):
-      ax = axes[r, c]
-      ax.axis("off")
-      if c < len(clip):
-        ax.imshow(np.clip(clip[c] + mean, 0, 255).astype(np.uint8))
-      if r == len(rows) - 1 and c < len(column_titles):
-        ax.text(0.5, -0.08, column_titles[c], fontsize=6, ha="center", va="top",
-                transform=ax.transAxes)
-    axes[r, 0].set_title(title, fontsize=7, loc="left")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  """The clips (mean-subtracted, the mean added back) a row each: `stcnn.figures.contact_sheet`."""
+  frames = [np.clip(np.asarray(clip) + mean, 0, 255).astype(np.uint8) for clip in rows]
+  figures.contact_sheet(frames, titles, path, column_titles=column_titles)
 
 
 def inspect(source, class_names: Sequence[str], *, num_frames: int, crop_size: int,
@@ -165,6 +149,7 @@ def inspect(source, class_names: Sequence[str], *, num_frames: int, crop_size: i
 
 
 def main(argv):
+  console.quiet_libraries()
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   if not FLAGS.data and not FLAGS.config:

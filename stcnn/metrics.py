@@ -267,6 +267,31 @@ def confusion_matrix(probs, primary_labels, num_classes: int) -> np.ndarray:
   return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
+def wrongness(probs, labels_multi_hot) -> tuple[np.ndarray, np.ndarray]:
+  """(score (M,), wrong class (M,)): per row, the highest probability on a class that is not a true
+  label minus the highest on a true label, and that wrong class.
+
+  The score is > 0 for a confident miss (the top-1 class is wrong; see `hits_at_k` for ties) and
+  grows the surer the network is of the wrong class and the less of the right one. A row with no
+  true label scores its top probability; a row whose every class is true scores -inf (class -1).
+  """
+  probs = _as_probs(probs).astype(np.float64)
+  labels = _as_labels(labels_multi_hot, probs.shape)
+  wrong = np.where(labels, -np.inf, probs)
+  wrong_class = np.argmax(wrong, axis=1)
+  best_wrong = wrong[np.arange(len(wrong)), wrong_class]
+  best_true = np.where(labels, probs, 0.0).max(axis=1, initial=0.0)
+  return best_wrong - best_true, np.where(np.isfinite(best_wrong), wrong_class, -1)
+
+
+def most_wrong(probs, labels_multi_hot, n: int) -> np.ndarray:
+  """Indices of the (at most) n rows that miss at hit@1, by decreasing `wrongness` score (lower
+  index first on equal scores)."""
+  score, _ = wrongness(probs, labels_multi_hot)
+  misses = np.flatnonzero(~hits_at_k(probs, labels_multi_hot, 1))
+  return misses[np.argsort(-score[misses], kind="stable")][:max(n, 0)]
+
+
 def group_mean_ap(per_class_ap_values, groups: Mapping[str, Sequence[int]]) -> dict[str, float]:
   """Mean AP per group of classes (Table 4): {name: mean of the non-NaN APs of its classes}.
 

@@ -13,20 +13,31 @@ import pytest
 from stcnn.repro import analysis, cells, report, run, study
 from tests.helpers import ROOT
 
+SPEED = {"single": 40.0, "multires": 100.0, "slow": 10.0, "multires_slow": 15.0}
 KEYS = ([f"t1-{n}-s0" for n in cells.T1_NETWORKS] +
         [f"t3-{m}-s0-split1" for m in cells.TRANSFER_MODES] + ["speed"])
 
 
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
-  """The whole tiny study (1 seed, a few steps, 1 transfer split), run once for the module."""
+  """The whole tiny study (1 seed, a few steps, 1 transfer split), run once for the module. The
+  speed cell's timer is a stand-in (bench.time_model itself: tests/test_bench.py): it records
+  what it was asked to time and answers a known rate."""
+  from stcnn import bench
   root = tmp_path_factory.mktemp("repro")
   paths = study.default_paths("tiny", str(root / "work"), str(root / "results"),
                               cache_dir=str(root / "cache"))
   kw = dict(report_path=str(root / "RESULTS-tiny.md"), plots_dir=str(root / "plots"),
             log=lambda line: None)
-  out = study.run_study(["all"], "tiny", paths, **kw)
-  return root, paths, kw, out
+  timed = []
+
+  def time_model(name, config, **kwargs):
+    timed.append((name, config.model.input_size, config.batch_size, kwargs))
+    return {"model": name, "clips_per_s": SPEED[name]}
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(bench, "time_model", time_model)
+    out = study.run_study(["all"], "tiny", paths, **kw)
+  return root, paths, kw, out, timed
 
 
 def _in_unit(x):
@@ -34,7 +45,7 @@ def _in_unit(x):
 
 
 def test_tiny_study_writes_every_result_the_report_and_plots(tiny_study):
-  root, paths, _, out = tiny_study
+  root, paths, _, out, timed = tiny_study
   assert out["cells"] == {k: "ran" for k in KEYS}
   for key in KEYS:
     with open(os.path.join(paths.results, f"{key}.json")) as f:
@@ -43,8 +54,10 @@ def test_tiny_study_writes_every_result_the_report_and_plots(tiny_study):
     assert r["machine"]["cpu_count"] and r["date"] and r["wall_time_s"] > 0
     assert r["commands"]["cell"].startswith("python -m stcnn.repro --preset=tiny")
     if key == "speed":
-      assert set(r["rows"]) == {"single", "multires", "slow", "multires_slow"}
-      assert all(row["clips_per_s"] > 0 for row in r["rows"].values())
+      assert {k: row["clips_per_s"] for k, row in r["rows"].items()} == SPEED
+      recipe = cells.load_study("tiny").speed
+      assert [(n, b, kw["steps"], kw["warmup"]) for n, _, b, kw in timed] == [
+          (n, recipe.batch, recipe.steps, recipe.warmup) for n in SPEED]
       continue
     assert r["commands"]["train"].startswith("python -m stcnn.main --config=configs/")
     t = r["test"]
@@ -69,7 +82,8 @@ def test_tiny_study_writes_every_result_the_report_and_plots(tiny_study):
     md = f.read()
   for section in ("## The paper's claims", "## Table 1", "## Table 2", "## Table 3", "## Table 4",
                   "## Speed", "## Runs", "## Commands", "CNN average", "Motion helps most",
-                  "Top confusions of slow fusion", "| static |", "In all: 12 cells"):
+                  "Top confusions of slow fusion", "| static |", "In all: 12 cells",
+                  "| 40.0 | 100.0 | 2.50× |", "| 10.0 | 15.0 | 1.50× |"):
     assert section in md, section
   verdicts = re.findall(r"\| \*\*(.+?)\*\* \|", md)
   assert len(verdicts) == 6
@@ -87,7 +101,7 @@ def test_tiny_study_writes_every_result_the_report_and_plots(tiny_study):
 
 
 def test_finished_cells_are_skipped_and_the_report_rebuilt_from_results(tiny_study, monkeypatch):
-  root, paths, kw, _ = tiny_study
+  root, paths, kw, _, _ = tiny_study
   from stcnn import bench, train
 
   def refuse(*args, **kwargs):
@@ -192,7 +206,7 @@ def test_paper_numbers_match_docs_paper_md():
 def test_report_aggregates_seeds_from_result_files_alone(tiny_study, tmp_path):
   """A second seed (the tiny results copied, video hit@1 changed) gives mean ± std, claims with a
   seed spread and curve bands: the report reads the result files only (the workdirs are gone)."""
-  _, paths, _, _ = tiny_study
+  _, paths, _, _, _ = tiny_study
   results = tmp_path / "results"
   results.mkdir()
   for name in os.listdir(paths.results):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from stcnn.models import fusion, heads
 from stcnn.models.fusion import FUSIONS, STREAMS, VideoNet
@@ -10,6 +11,7 @@ from stcnn.models.heads import Hierarchy, loss_fn
 __all__ = [
     "build",
     "check_model_config",
+    "conv1_kernels",
     "frame_offsets",
     "fusion",
     "FUSIONS",
@@ -64,6 +66,17 @@ def build(config) -> VideoNet:
       dropout=m.dropout, head=m.head, hierarchy=hierarchy_for(config),
       early_frames=m.early_frames, late_gap=m.late_gap,
       dtype=jnp.dtype(m.get("dtype", "float32")))
+
+
+def conv1_kernels(params) -> dict:
+  """{stream: first-layer kernel, float32 (h, w, 3·frames, filters)} of a VideoNet's params, for
+  each of its streams ('tower' for a full-frame network, 'fovea', 'context'), in that order."""
+  out = {}
+  for stream in ("tower", "fovea", "context"):
+    kernel = params.get(stream, {}).get("conv1", {}).get("conv", {}).get("kernel")
+    if kernel is not None:
+      out[stream] = np.asarray(kernel, np.float32)
+  return out
 
 
 def frame_offsets(config) -> tuple[int, ...]:

@@ -261,23 +261,18 @@ def predictions(config, params):
 
 
 def first_layer_filters(params) -> dict:
-  """conv1 kernels (h, w, 3·frames, filters) of each stream, for the report's filter plot."""
-  out = {}
-  for stream in ("tower", "fovea", "context"):
-    kernel = params.get(stream, {}).get("conv1", {}).get("conv", {}).get("kernel")
-    if kernel is not None:
-      out[f"conv1_{stream}"] = np.asarray(kernel, np.float32)
-  return out
+  """conv1 kernels (h, w, 3·frames, filters) of each stream (`stcnn.models.conv1_kernels`) as
+  {conv1_<stream>: kernel}, for the report's filter plot."""
+  from stcnn import models
+  return {f"conv1_{s}": k for s, k in models.conv1_kernels(params).items()}
 
 
 def read_curve(workdir: str, eval_split: str) -> tuple[list[dict], dict]:
   """[{step, val_video_hit@1, train_loss}] at each evaluation (train loss: the last logged at or
   before that step) from the workdir's metrics.jsonl; and the mean training clips/s."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  rows = []
-  if os.path.exists(path):
-    with open(path) as f:
-      rows = [json.loads(line) for line in f if line.strip()]
+  from stcnn import writers
+  rows = (writers.read_metrics(workdir)
+          if os.path.exists(os.path.join(workdir, "metrics.jsonl")) else [])
   train = sorted((r["step"], r) for r in rows if r.get("split") == "train")
   curve = []
   for r in sorted((r for r in rows if r.get("split") == eval_split and "video_hit@1" in r),
