@@ -34,14 +34,18 @@ setup(
         "flatbuffers>=24.3",  # jax.export's serialisation (`python -m stcnn.export`)
     ],
     extras_require={
-        # the export tests run the ONNX path too, so the test extra carries the export extra
+        # the export tests run the ONNX path too, so the test extra carries the export extra; the
+        # Beam runner's tests need the beam extra
         "test": ["pytest>=7", "portpicker>=1.5", "ruff>=0.6", "jax2onnx>=0.12.5,<0.13",
-                 "onnxruntime>=1.24"],
+                 "onnxruntime>=1.24", "apache-beam>=2.60"],
         # benchmarks/compare_torch.py only; never a runtime dependency
         "torch": ["torch>=2.1"],
         # `stcnn.export --format=onnx`; flatbuffers: jax.export's serialisation (StableHLO too).
         # jax2onnx >= 0.13 pins orbax-checkpoint < 0.11.37, a downgrade of this project's.
         "export": ["flatbuffers>=24.3", "jax2onnx>=0.12.5,<0.13", "onnxruntime>=1.24"],
+        # `stcnn.data.prepare --runner=beam` (DirectRunner, Dataflow, Flink, Spark). For gs:// paths
+        # add apache-beam[gcp] and gcsfs (etils.epath's GCS backend).
+        "beam": ["apache-beam>=2.60"],
     },
     entry_points={"console_scripts": ["stcnn=stcnn.main:run"]},
 )

@@ -284,6 +284,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         return {}
     progress.close()
     ckpt.check_saves(block=True)  # the last save is on disk before the (long) test evaluation
+    train_iter.close()  # its worker processes and their shared memory go before the test pass
 
     # ---- final evaluation on the test split
     final = {}
@@ -300,6 +301,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   finally:  # whatever happens, what was written stays: pending saves finish
     preempted.restore()
     getattr(train_iter, "close", lambda: None)()  # stops Grain's worker processes
+    pipeline.drain_shared_memory()
     progress.close()
     writer.close()
     ckpt.close(report=not failed)  # a failed last save raises, unless already stopping

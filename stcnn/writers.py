@@ -147,3 +147,6 @@ class _AboveBar:
 
   def flush(self) -> None:
     self.stream.flush()
+
+  def __getattr__(self, name):  # the rest of the stream's interface (fileno, close, ...)
+    return getattr(self.stream, name)

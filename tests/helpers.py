@@ -3,7 +3,7 @@
 Configs: `ROOT`, `load_config`, `tiny_config`; checkpoints: `params_hash`; the in-memory pipeline
 source of small position-coded JPEG frames: `make_record`, `make_index`, `decode`. Frame t of
 every record has R = 8·y, G = 8·x, B = 6·t, so a decoded (mean-added) clip tells its crop offset,
-flip and frame indices.
+flip and frame indices. Small video files for the readers and `prepare`: `ramp`, `write_videos`.
 """
 import hashlib
 import importlib.util
@@ -45,6 +45,30 @@ def tiny_config(cache_dir, **overrides):
       node = node[p]
     node[last] = v
   return cfg
+
+
+# ------------------------------------------------------------------------------------- video files
+def ramp(frames, width, height, start=10, step=12):
+  """Frame i is a flat grey of start + step * i, so a stored frame tells which one it was."""
+  values = start + step * np.arange(frames)
+  return np.broadcast_to(values[:, None, None, None], (frames, height, width, 3)).astype(np.uint8)
+
+
+def write_videos(root, videos):
+  """Writes {relative path: (width, height, fps, frames) | "corrupt" | "empty" | "dangling"} under
+  `root`: a `ramp` video, 3000 random bytes, an empty file, or a link to nothing."""
+  for rel, what in videos.items():
+    path = pathlib.Path(root) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if what == "corrupt":
+      path.write_bytes(np.random.RandomState(0).bytes(3000))
+    elif what == "empty":
+      path.write_bytes(b"")
+    elif what == "dangling":
+      os.symlink(path.name + ".gone", path)
+    else:
+      w, h, fps, n = what
+      video_io.write_video(path, ramp(n, w, h), fps=fps)
 
 
 # ------------------------------------------------------------------------------------- checkpoints

@@ -5,6 +5,8 @@ offset, flip and frame indices; record i has first label i, so labels tell which
 """
 import dataclasses
 import io
+import os
+import threading
 
 import numpy as np
 from PIL import Image
@@ -330,3 +332,25 @@ def test_eval_batches():
   for whole, h0, h1 in zip(batches, *halves):
     for k in whole:
       np.testing.assert_array_equal(np.concatenate([h0[k], h1[k]]), whole[k])
+
+
+def test_drain_shared_memory_unlinks_what_grain_deletes_in_the_background():
+  """A batch from a worker process that is dropped unread is unlinked by grain on a thread pool;
+  drain_shared_memory waits for it, so nothing is left for the resource_tracker at exit."""
+  from grain._src.python.ipc import shared_memory_array as shm
+  array_cls = shm.SharedMemoryArray
+  array_cls.enable_async_del(1)
+  block = array_cls((64, 64), np.float32)
+  block[:] = 1
+  name = block.shm.name
+  block.unlink_on_del()  # as grain marks a batch received from a worker
+  assert os.path.exists(f"/dev/shm/{name}")
+  busy = threading.Event()
+  array_cls._del_thread_pool.apply_async(busy.wait)  # the pool is busy: the unlink waits in line
+  threading.Timer(0.2, busy.set).start()
+  del block
+  assert os.path.exists(f"/dev/shm/{name}")  # queued, not done: at exit it would leak
+  pipeline.drain_shared_memory()
+  assert not os.path.exists(f"/dev/shm/{name}")
+  assert array_cls._del_thread_pool is None  # the next multiprocess iterator starts a new pool
+  pipeline.drain_shared_memory()  # nothing pending: a no-op

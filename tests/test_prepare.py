@@ -3,6 +3,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -10,18 +11,13 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle
 
 from stcnn.data import builders, prepare, video_io
+from tests.helpers import ramp, write_videos
 
 CLASSES = ("ApplyEyeMakeup", "Basketball", "HandstandPushups")
 # (width, height, fps, frames) per group: mixed aspect ratios and frame rates.
 # Lossy codecs move a frame's mean a little; less than half a ramp step still names the frame.
 TOL = 5.5
 SHAPES = {1: (32, 24, 25, 12), 2: (24, 32, 30, 8), 3: (40, 20, 15, 20)}
-
-
-def ramp(frames, width, height, start=10, step=12):
-  """Frame i is a flat grey of start + step * i, so a stored frame tells which one it was."""
-  values = start + step * np.arange(frames)
-  return np.broadcast_to(values[:, None, None, None], (frames, height, width, 3)).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -284,11 +280,23 @@ def test_sports1m_attrition(tmp_path):
     (dict(dataset="kinetics"), "dataset must be one of"),
     (dict(dataset="folder", split=2), "split=2 only applies to ucf101"),
     (dict(dataset="folder", frame_size=0), "frame_size must be >= 1"),
+    (dict(dataset="folder", runner="spark"), "runner must be one of"),
+    (dict(dataset="folder", beam_options="--runner=DirectRunner"), "only apply to runner='beam'"),
 ])
 def test_bad_arguments(tmp_path, kwargs, error):
   kwargs = {"source": tmp_path, "output": tmp_path / "out", **kwargs}
   with pytest.raises(ValueError, match=error):
     prepare.prepare(kwargs.pop("dataset"), kwargs.pop("source"), kwargs.pop("output"), **kwargs)
+
+
+def test_beam_runner_without_beam_says_what_to_install(tmp_path, monkeypatch):
+  import stcnn.data  # pylint: disable=import-outside-toplevel
+  monkeypatch.setitem(sys.modules, "apache_beam", None)  # `import apache_beam` raises ImportError
+  monkeypatch.delitem(sys.modules, "stcnn.data.prepare_beam", raising=False)
+  monkeypatch.delattr(stcnn.data, "prepare_beam", raising=False)
+  write_videos(tmp_path / "src", {"dog/a.mp4": "empty"})
+  with pytest.raises(ImportError, match=r"pip install -e '\.\[beam\]'"):
+    prepare.prepare("folder", tmp_path / "src", tmp_path / "out", runner="beam")
 
 
 def test_public_tfds_ucf101_adapter(tmp_path):

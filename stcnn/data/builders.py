@@ -24,23 +24,34 @@ Decisions [choice]:
   sampler's job (grain). `write()` streams them into ArrayRecord shards of about `SHARD_BYTES` and
   writes the TFDS metadata itself: TFDS's own `download_and_prepare` routes every example through
   its shuffler, which holds ~1 GB in memory and then spills through TensorFlow (not a dependency).
+- Which shard a record goes to depends only on the sizes of the records before it (`ShardPlan`: a
+  shard is closed once it holds `shard_bytes`), so any writer that has the records' sizes in stored
+  order (`write()` as it streams, the Beam runner from all videos' results) makes the same shards;
+  and a record's bytes do not depend on the process that serialises it (`serialize`).
+- Paths may be URIs (gs://...; `stcnn.fileio`): readers, the fingerprint, the writers and `load`
+  go through `fileio`/`etils.epath`. ArrayRecord writes local files only, so a shard for a URI is
+  written to a local temporary file and copied.
 - Strings come back as bytes (TFDS numpy decoding): `video_id` is bytes when read.
 """
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
 import os
 import re
+import tempfile
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from array_record.python import array_record_module
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core import example_serializer
 
 from stcnn import classtree, fileio
 
@@ -88,11 +99,10 @@ class Listing:
 
 def numbered_lines(path) -> Iterator[tuple[int, str]]:
   """(1-based line number, stripped line) of a text file, blank lines skipped; CRLF is fine."""
-  with open(path, encoding="utf-8-sig", newline=None) as f:
-    for lineno, line in enumerate(f, 1):
-      line = line.strip()
-      if line:
-        yield lineno, line
+  for lineno, line in enumerate(fileio.text_lines(path), 1):
+    line = line.strip()
+    if line:
+      yield lineno, line
 
 
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -110,7 +120,7 @@ def is_video_file(name: str) -> bool:
 
 def sha256_file(path) -> str:
   h = hashlib.sha256()
-  with open(path, "rb") as f:
+  with fileio.open_binary(path) as f:
     for chunk in iter(functools.partial(f.read, 1 << 20), b""):
       h.update(chunk)
   return h.hexdigest()
@@ -162,7 +172,7 @@ def _items_sha256(listing: Listing) -> str:
     for it in items:
       rel = os.path.relpath(it.path, listing.root) if it.path else "-"
       try:
-        size = os.path.getsize(it.path) if it.path else -1
+        size = fileio.getsize(it.path) if it.path else -1
       except OSError:  # a symlink loop, a vanished file: decoding names it as unreadable
         size = -2
       h.update(f"{split}\t{it.video_id}\t{rel}\t{list(it.labels)}\t{size}\n".encode())
@@ -183,6 +193,33 @@ def make_metadata(listing: Listing, settings: Settings, builder_cls) -> dict:
 
 
 # ------------------------------------------------------------------------------------- the builders
+def make_features() -> tfds.features.FeaturesDict:
+  """The record's TFDS features (the contract in stcnn/data/__init__.py)."""
+  return tfds.features.FeaturesDict({
+      "video_id": tfds.features.Tensor(shape=(), dtype=np.str_),
+      "labels": tfds.features.Tensor(shape=(None,), dtype=np.int64),
+      "frames": tfds.features.Sequence(tfds.features.Tensor(shape=(), dtype=np.bytes_)),
+      "segment": tfds.features.Tensor(shape=(), dtype=np.int64),
+      "num_segments": tfds.features.Tensor(shape=(), dtype=np.int64),
+      "fps": tfds.features.Tensor(shape=(), dtype=np.float32),
+  })
+
+
+@functools.cache
+def _serializer() -> tuple[tfds.features.FeaturesDict, example_serializer.ExampleSerializer]:
+  features = make_features()
+  return features, example_serializer.ExampleSerializer(features.get_serialized_info())
+
+
+def serialize(example: Mapping[str, Any]) -> bytes:
+  """The stored bytes of one record (every writer serialises through this): TFDS's tf.Example,
+  serialised deterministically (its feature map in key order; protobuf's own map order differs
+  between processes), so a record is the same bytes whichever process writes it."""
+  features, serializer = _serializer()
+  return serializer.get_tf_example(features.encode_example(example)).SerializeToString(
+      deterministic=True)
+
+
 class _VideoClips(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Video segments as JPEG frame lists: names, features and info; `write()` stores the data."""
   VERSION = tfds.core.Version(DATA_VERSION)
@@ -199,14 +236,7 @@ class _VideoClips(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         builder=self,
         description=("Videos stored as segments of centre-cropped square JPEG frames "
                      "(Karpathy et al. 2014 pre-processing); see stcnn/data/__init__.py."),
-        features=tfds.features.FeaturesDict({
-            "video_id": tfds.features.Tensor(shape=(), dtype=np.str_),
-            "labels": tfds.features.Tensor(shape=(None,), dtype=np.int64),
-            "frames": tfds.features.Sequence(tfds.features.Tensor(shape=(), dtype=np.bytes_)),
-            "segment": tfds.features.Tensor(shape=(), dtype=np.int64),
-            "num_segments": tfds.features.Tensor(shape=(), dtype=np.int64),
-            "fps": tfds.features.Tensor(shape=(), dtype=np.float32),
-        }),
+        features=make_features(),
         metadata=tfds.core.MetadataDict(self._metadata_init),
         disable_shuffling=True,
         citation=_CITATION)
@@ -264,69 +294,140 @@ def index_entry(example: Mapping[str, Any]) -> dict:
           "fps": float(np.float32(example["fps"]))}
 
 
+class ShardPlan:
+  """Assigns records, taken in stored order, to shards: a shard is closed once it holds
+  `shard_bytes` or more, so no shard is empty and each holds about `shard_bytes`."""
+
+  def __init__(self, shard_bytes: int):
+    self.shard_bytes = shard_bytes
+    self.lengths: list[int] = []  # records per shard
+    self.sizes: list[int] = []    # bytes per shard
+
+  def add(self, size: int) -> int:
+    """The shard of the next record, `size` bytes long."""
+    if not self.lengths or self.sizes[-1] >= self.shard_bytes:
+      self.lengths.append(0)
+      self.sizes.append(0)
+    self.lengths[-1] += 1
+    self.sizes[-1] += size
+    return len(self.lengths) - 1
+
+
+def shard_path(name: str, directory, split: str, shard: int, num_shards: int) -> epath.Path:
+  """TFDS's file name of shard `shard` of `num_shards` of a split of the data set `name` (the
+  builder's name) in `directory`."""
+  return _shard_template(name, directory, split).sharded_filepath(shard_index=shard,
+                                                                  num_shards=num_shards)
+
+
+def _shard_template(name: str, directory, split: str) -> tfds.core.ShardedFileTemplate:
+  return tfds.core.ShardedFileTemplate(
+      data_dir=epath.Path(directory), template=tfds.core.naming.DEFAULT_FILENAME_TEMPLATE,
+      dataset_name=name, split=split, filetype_suffix="array_record")
+
+
+def write_shard(path, records: Iterable[bytes]) -> None:
+  """An ArrayRecord file of `records` in order, with TFDS's options (random access). A URI `path`
+  is written to a local temporary file, then copied."""
+  path = os.fspath(path)
+  if fileio.is_remote(path):
+    with tempfile.TemporaryDirectory() as tmp:
+      local = os.path.join(tmp, os.path.basename(path))
+      write_shard(local, records)
+      fileio.upload(local, path)
+    return
+  writer = array_record_module.ArrayRecordWriter(path, "group_size:1")
+  try:
+    for record in records:
+      writer.write(record)
+  finally:
+    writer.close()
+
+
+def split_info(builder, directory, split: str, lengths: Sequence[int],
+               sizes: Sequence[int]) -> tfds.core.SplitInfo:
+  """The SplitInfo of a split written to `directory` in shards of `lengths` records, `sizes`
+  bytes (a `ShardPlan`'s)."""
+  if not lengths:
+    raise ValueError(f"split {split}: no examples to write")
+  return tfds.core.SplitInfo(name=split, shard_lengths=list(lengths), num_bytes=sum(sizes),
+                             filename_template=_shard_template(builder.name, directory, split))
+
+
+@contextlib.contextmanager
+def index_writer(path) -> Iterator[Callable[[dict], None]]:
+  """Yields `write(entry)`, which appends one `index_entry` line to the file `path` (a split's
+  `INDEX_FILE`, or a part of it)."""
+  with fileio.open_binary(path, "wb") as f:
+    yield lambda entry: f.write((json.dumps(entry) + "\n").encode())
+
+
 def _write_split(builder, directory: str, split: str, examples: Iterable[dict],
                  shard_bytes: int) -> tfds.core.SplitInfo:
   """Streams one split's examples into ArrayRecord shards and its index; returns its SplitInfo."""
-  features, lengths, sizes, writer = builder.info.features, [], [], None
+  plan = ShardPlan(shard_bytes)
   partial_path = lambda k: os.path.join(directory, f"{split}.partial-{k:05d}")
-  with open(os.path.join(directory, INDEX_FILE.format(split=split)), "w") as index:
-    try:
+  with index_writer(os.path.join(directory, INDEX_FILE.format(split=split))) as write_entry:
+
+    def records():
       for example in examples:
-        record = features.serialize_example(example)
-        if writer is None or sizes[-1] >= shard_bytes:
-          if writer is not None:
-            writer.close()
-          writer = array_record_module.ArrayRecordWriter(  # TFDS's options: random access.
-              partial_path(len(lengths)), "group_size:1")
-          lengths.append(0)
-          sizes.append(0)
-        writer.write(record)
-        lengths[-1] += 1
-        sizes[-1] += len(record)
-        index.write(json.dumps(index_entry(example)) + "\n")
-    finally:
-      if writer is not None:
-        writer.close()
-  if not lengths:
-    raise ValueError(f"split {split}: no examples to write")
-  template = tfds.core.ShardedFileTemplate(
-      data_dir=epath.Path(directory), template=tfds.core.naming.DEFAULT_FILENAME_TEMPLATE,
-      dataset_name=builder.name, split=split, filetype_suffix="array_record")
-  for k in range(len(lengths)):
-    os.rename(partial_path(k), template.sharded_filepath(shard_index=k, num_shards=len(lengths)))
-  return tfds.core.SplitInfo(name=split, shard_lengths=lengths, num_bytes=sum(sizes),
-                             filename_template=template)
+        record = serialize(example)
+        write_entry(index_entry(example))
+        yield plan.add(len(record)), record
+
+    for k, shard in itertools.groupby(records(), key=lambda kr: kr[0]):
+      write_shard(partial_path(k), (record for _, record in shard))
+  info = split_info(builder, directory, split, plan.lengths, plan.sizes)
+  for k in range(len(plan.lengths)):
+    epath.Path(partial_path(k)).rename(
+        shard_path(builder.name, directory, split, k, len(plan.lengths)))
+  return info
+
+
+@contextlib.contextmanager
+def publishing(builder: _VideoClips) -> Iterator[str]:
+  """Yields a temporary directory that becomes `builder`'s dir when the block succeeds
+  (`fileio.atomic_dir`; dataset_info.json moved last where files move one by one)."""
+  final = os.fspath(builder.data_dir)
+  exists = epath.Path(final).exists() if fileio.is_remote(final) else os.path.exists(final)
+  if exists:
+    raise FileExistsError(f"{final} exists; remove it to prepare this data set again")
+  with fileio.atomic_dir(final, marker=INFO_FILE) as tmp:
+    yield os.fspath(tmp)
+
+
+def write_info(builder: _VideoClips, directory: str, infos: Sequence[tfds.core.SplitInfo],
+               metadata: Mapping[str, Any]) -> None:
+  """The TFDS metadata files (dataset_info.json, features.json, metadata.json) of `directory`."""
+  builder.info.set_splits(tfds.core.SplitDict(list(infos)))
+  builder.info.metadata.clear()
+  builder.info.metadata.update(metadata)
+  builder.info.write_to_directory(directory)
 
 
 def write(builder: _VideoClips, splits: Mapping[str, Iterable[dict]],
           metadata: Callable[[], Mapping[str, Any]], *, shard_bytes: int | None = None) -> str:
   """Writes `splits` (name -> examples, read once, in order) as `builder`'s data set; its dir.
 
-  One example is in memory at a time; a new shard starts every `shard_bytes`. Everything goes to a
-  temporary sibling of the builder dir, renamed at the end (`fileio.atomic_dir`), so a failed run
-  leaves nothing that looks complete. `metadata()`, called once every split is written, gives
-  DatasetInfo.metadata.
+  One example is in memory at a time; a new shard starts every `shard_bytes` (`ShardPlan`).
+  Everything goes to a temporary sibling of the builder dir, renamed at the end (`publishing`), so
+  a failed run leaves nothing that looks complete. `metadata()`, called once every split is
+  written, gives DatasetInfo.metadata.
   """
   shard_bytes = shard_bytes or SHARD_BYTES
-  final = os.fspath(builder.data_dir)
-  if os.path.exists(final):
-    raise FileExistsError(f"{final} exists; remove it to prepare this data set again")
-  with fileio.atomic_dir(final) as tmp:
-    infos = [_write_split(builder, os.fspath(tmp), name, examples, shard_bytes)
+  with publishing(builder) as tmp:
+    infos = [_write_split(builder, tmp, name, examples, shard_bytes)
              for name, examples in splits.items()]
-    builder.info.set_splits(tfds.core.SplitDict(infos))
-    builder.info.metadata.clear()
-    builder.info.metadata.update(metadata())
-    builder.info.write_to_directory(os.fspath(tmp))
-  return final
+    write_info(builder, tmp, infos, metadata())
+  return os.fspath(builder.data_dir)
 
 
 # ------------------------------------------------------------------------------------- reading back
 def find_builder_dirs(path, max_depth: int = 4) -> list[str]:
   """Complete builder dirs (with dataset_info.json) at or below `path`; `incomplete.*` skipped."""
-  path = os.path.abspath(os.fspath(path))
+  path = fileio.resolve(path)
   found = []
-  for dirpath, dirnames, filenames in os.walk(path):
+  for dirpath, dirnames, filenames in fileio.walk(path):
     if INFO_FILE in filenames:
       found.append(dirpath)
       dirnames[:] = []
@@ -340,10 +441,9 @@ def find_builder_dirs(path, max_depth: int = 4) -> list[str]:
 def read_metadata(builder_dir) -> dict:
   """The stcnn metadata (metadata.json) of a builder dir, as a plain dict."""
   path = os.path.join(builder_dir, "metadata.json")
-  if not os.path.exists(path):
+  if not fileio.isfile(path):
     raise ValueError(f"{builder_dir}: no metadata.json; not a data set made by stcnn.data.prepare")
-  with open(path) as f:
-    return json.load(f)
+  return json.loads(fileio.read_bytes(path))
 
 
 class Prepared:
@@ -382,10 +482,9 @@ class Prepared:
       raise KeyError(f"{self.builder_dir}: no split {split!r}; available: {list(self.splits)}")
     if split not in self._indexes:
       path = os.path.join(self.builder_dir, INDEX_FILE.format(split=split))
-      if not os.path.exists(path):
+      if not fileio.isfile(path):
         return None
-      with open(path) as f:
-        self._indexes[split] = [json.loads(line) for line in f]
+      self._indexes[split] = [json.loads(line) for line in fileio.text_lines(path)]
     return self._indexes[split]
 
   def __repr__(self):

@@ -69,11 +69,10 @@ def ensure_synthetic(config, *, leader: bool = True,
     source = synthetic.generate(preset, os.path.join(root, "source"), seed=seed, workers=workers)
     return prepare.prepare("ucf101", source, os.path.join(root, f"prepared-{size}px"),
                            split=config.data.ucf_split, frame_size=size)
-  # The leader does the work; the others then find it done (both calls return at once).
-  if leader:
-    make()
+  # The leader does the work; the others then find it done (their call returns at once).
+  path = make() if leader else None
   barrier("synthetic data set ready")
-  return make()
+  return path or make()
 
 
 def load(config, *, leader: bool = True,

@@ -16,13 +16,17 @@ keeps its id) and a copy in two formats is almost always a mistake.
 Class order (both): `classes.txt` (one name a line) next to the CSV / in the root fixes it; else the
 leaves of `hierarchy.json` if present; else sorted names. `hierarchy.json` (format in
 stcnn/data/__init__.py) is validated and carried into the data set's metadata.
+
+Paths may be URIs (gs://...; `stcnn.fileio`).
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 
+from stcnn import fileio
 from stcnn.data import builders
 
 SPLIT_DIRS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -36,14 +40,13 @@ def _class_order(found, directory) -> tuple[list[str], dict | None, dict[str, st
   classes_path = os.path.join(directory, "classes.txt")
   hierarchy_path = os.path.join(directory, "hierarchy.json")
   files, hierarchy = {}, None
-  if os.path.isfile(hierarchy_path):
+  if fileio.isfile(hierarchy_path):
     files["hierarchy.json"] = hierarchy_path
     try:
-      with open(hierarchy_path) as f:
-        hierarchy = json.load(f)
+      hierarchy = json.loads(fileio.read_bytes(hierarchy_path))
     except json.JSONDecodeError as e:
       raise ValueError(f"{hierarchy_path}:{e.lineno}: invalid JSON: {e.msg}") from None
-  if os.path.isfile(classes_path):
+  if fileio.isfile(classes_path):
     files["classes.txt"] = classes_path
     names, source = [], classes_path
     for lineno, line in builders.numbered_lines(classes_path):
@@ -67,21 +70,21 @@ def _class_order(found, directory) -> tuple[list[str], dict | None, dict[str, st
 
 def _videos_below(directory) -> list[str]:
   found = []
-  for dirpath, dirnames, filenames in os.walk(directory):
+  for dirpath, dirnames, filenames in fileio.walk(directory):
     dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
     found += [os.path.join(dirpath, n) for n in sorted(filenames) if builders.is_video_file(n)]
   return found
 
 
 def _subdirs(path) -> list[str]:
-  return sorted(d for d in os.listdir(path)
-                if not d.startswith(".") and os.path.isdir(os.path.join(path, d)))
+  return sorted(d for d in fileio.listdir(path)
+                if not d.startswith(".") and fileio.isdir(os.path.join(path, d)))
 
 
 def read_folder(root) -> builders.Listing:
   """Videos in `root/<class>/...` (split train) or `root/<split>/<class>/...`."""
-  root = os.path.abspath(os.fspath(root))
-  if not os.path.isdir(root):
+  root = fileio.resolve(root)
+  if not fileio.isdir(root):
     raise FileNotFoundError(f"{root}: not a folder (expected root/<class>/<video files>)")
   top = _subdirs(root)
   if not top:
@@ -91,7 +94,7 @@ def read_folder(root) -> builders.Listing:
                 if set(top) <= set(SPLIT_DIRS) else {"train": "."})
   if len(split_dirs) < len(top) and split_dirs.keys() != {"train"}:
     raise ValueError(f"{root}: both val/ and validation/ present; keep one")
-  split_dirs = {s: os.path.normpath(os.path.join(root, d)) for s, d in split_dirs.items()}
+  split_dirs = {s: fileio.normpath(os.path.join(root, d)) for s, d in split_dirs.items()}
   found = {split: {c: _videos_below(os.path.join(d, c)) for c in _subdirs(d)}
            for split, d in split_dirs.items()}
   used = {}
@@ -121,12 +124,12 @@ def read_folder(root) -> builders.Listing:
 
 def read_csv(path) -> builders.Listing:
   """Videos listed in a CSV manifest `path,label[;label...][,split]`."""
-  path = os.path.abspath(os.fspath(path))
-  if not os.path.isfile(path):
+  path = fileio.resolve(path)
+  if not fileio.isfile(path):
     raise FileNotFoundError(f"{path}: no such CSV file (expected rows path,label[;label][,split])")
   base = os.path.dirname(path)
   rows = []
-  with open(path, newline="", encoding="utf-8-sig") as f:
+  with io.TextIOWrapper(fileio.open_binary(path), newline="", encoding="utf-8-sig") as f:
     for lineno, row in enumerate(csv.reader(f), 1):
       row = [c.strip() for c in row]
       if not any(row) or (lineno == 1 and row[0].lower() == "path"):
@@ -147,7 +150,7 @@ def read_csv(path) -> builders.Listing:
   ids = {name: i for i, name in enumerate(class_names)}
   splits, seen, seen_ids = {}, {}, {}
   for lineno, rel, labels, split in rows:
-    video_path = os.path.normpath(os.path.join(base, rel))
+    video_path = fileio.normpath(os.path.join(base, rel))
     if (split, video_path) in seen:
       raise ValueError(f"{path}:{lineno}: {rel} already listed in split {split} on line "
                        f"{seen[split, video_path]}")
@@ -160,7 +163,7 @@ def read_csv(path) -> builders.Listing:
     seen_ids[split, video_id] = lineno, rel
     label_ids = tuple(dict.fromkeys(ids[x] for x in labels))
     splits.setdefault(split, []).append(
-        builders.Item(video_id, video_path if os.path.isfile(video_path) else None, label_ids))
+        builders.Item(video_id, video_path if fileio.isfile(video_path) else None, label_ids))
   files = {"manifest.csv": path, **files}
   return builders.Listing(kind="csv", root=base, class_names=class_names, splits=splits,
                           files=files, hierarchy=hierarchy)

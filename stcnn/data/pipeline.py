@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import signal
 from typing import Any, Iterator, Sequence
 
@@ -93,6 +94,25 @@ def _iter_batches(ds: grain.MapDataset, *, mean: float, worker_count: int,
   ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count),
                       worker_init_fn=_ignore_sigint).map(normalize)
   return grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=1)
+
+
+def drain_shared_memory() -> None:
+  """Frees the shared memory of the batches worker processes sent that were dropped unread.
+
+  Grain unlinks a dropped batch's shared memory on a background thread pool; tasks still queued
+  when the process exits never run, and Python's resource_tracker then warns of "leaked
+  shared_memory objects". Called once the iterators are closed: waits for those tasks (grain
+  starts a new pool for the next multiprocess iterator).
+  """
+  from grain._src.python.ipc import shared_memory_array  # pylint: disable=g-import-not-at-top
+  array = shared_memory_array.SharedMemoryArray
+  pool = array._del_thread_pool  # pylint: disable=protected-access
+  if pool is None:
+    return
+  gc.collect()  # batches in reference cycles of the closed iterators reach __del__ now
+  pool.close()
+  pool.join()
+  array._disable_async_del()  # pylint: disable=protected-access
 
 
 # ----------------------------------------------------------------------------------------- training
@@ -325,6 +345,7 @@ class EvalBatches:
       yield from it
     finally:  # stop the pass's worker processes and free their shared memory
       getattr(it, "close", lambda: None)()
+      drain_shared_memory()
 
 
 def eval_batches(source, *, num_frames: int, crop_size: int, num_classes: int,

@@ -5,11 +5,21 @@ r"""Offline preparation: videos → TFDS/ArrayRecord segments of square JPEG fra
   python -m stcnn.data.prepare --dataset=sports1m --source=~/sports1m --output=~/data/sports1m
   python -m stcnn.data.prepare --dataset=folder --source=~/my_videos --output=~/data/mine
   python -m stcnn.data.prepare --dataset=csv --source=~/my_videos/list.csv --output=~/data/mine
+  python -m stcnn.data.prepare ... --runner=beam \
+      --beam_options="--runner=DirectRunner --direct_num_workers=2"
 
 Each video is decoded (whatever PyAV reads: any resolution, aspect ratio, frame rate), each kept
 frame centre-cropped and resized to frame_size (`video_io.centre_crop_resize`, paper §2) and stored
 as JPEG; `builders.write` streams the segments into ArrayRecord shards (memory stays bounded at
 any data set size). A progress bar counts videos, frames/s and the ETA.
+
+Runners: `runner="local"` (this process, or `workers` processes) or `runner="beam"` (an Apache
+Beam pipeline, `stcnn.data.prepare_beam`: DirectRunner here, Dataflow / Flink / Spark given their
+options). One video becomes records through one function whichever runner calls it (`encode_task`
+then `video_examples` then `builders.serialize`), and shards are cut by `builders.ShardPlan` from
+the records' sizes in listing order, so both runners write the same records, shards, index,
+metadata and fingerprint, and the same report but for its timings. Paths may be URIs (gs://...;
+`stcnn.fileio`) where the runner can read and write them.
 
 Decisions [choice]:
 - Segments: a video of T <= max_segments x segment_frames frames is stored whole, as
@@ -27,7 +37,8 @@ Decisions [choice]:
   (workers > 1: a crash in libav, an OOM kill) or takes longer than `video_timeout` is skipped,
   counted as unreadable and named with the reason in the report, `prepare_report.json` next to the
   builder dir (`report_path`; one per UCF-101 split config). A split never stops on a bad video.
-  workers=1 decodes in this process: no protection from crashes and no timeout.
+  workers=1 decodes in this process: no protection from crashes and no timeout (the same holds
+  inside each Beam worker).
 - Resume: a complete data set with the same fingerprint is returned at once; one made from another
   source or settings is never touched (error). Data is written into a hidden
   `.NAME.incomplete-*` sibling and renamed at the end (`stcnn.fileio`), so a failed or killed run
@@ -46,18 +57,18 @@ import functools
 import math
 import multiprocessing
 import os
-import shutil
 import time
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from absl import app, flags, logging
 import numpy as np
 import tqdm
 
-from stcnn import fileio
+from stcnn import console, fileio
 from stcnn.data import builders, folder, sports1m, ucf101, video_io
 
 DATASETS = ("ucf101", "sports1m", "folder", "csv")
+RUNNERS = ("local", "beam")
 REPORT_FILE = "prepare_report.json"
 VIDEO_TIMEOUT = 3600.0  # [choice] seconds one video may take (workers > 1); hours-long ones fit.
 
@@ -118,12 +129,20 @@ def encode_video(path, settings: builders.Settings) -> tuple[list[list[bytes]], 
   return [seg for seg in segments if seg], fps
 
 
-def _encode_task(path, settings):
-  """Worker entry: never raises, so one bad video never stops a run."""
+def encode_task(path, settings: builders.Settings) -> tuple[list[list[bytes]], float] | str:
+  """`encode_video`, or the reason it failed: never raises, so one bad video never stops a run.
+  What every runner calls for one video (picklable, for worker processes)."""
   try:
     return encode_video(path, settings)
   except Exception as e:  # pylint: disable=broad-except
     return str(e) if isinstance(e, video_io.VideoDecodeError) else f"{type(e).__name__}: {e}"
+
+
+def video_examples(item: builders.Item, segments: list[list[bytes]], fps: float) -> list[dict]:
+  """The records (example dicts, one per segment) of a video that `encode_task` encoded."""
+  return [{"video_id": item.video_id, "labels": np.asarray(item.labels, np.int64),
+           "frames": frames, "segment": k, "num_segments": len(segments),
+           "fps": np.float32(fps)} for k, frames in enumerate(segments)]
 
 
 def _kill(pool: futures.ProcessPoolExecutor):
@@ -202,10 +221,20 @@ class SplitStats:
   def counts(self) -> dict:
     return {k: v for k, v in dataclasses.asdict(self).items() if not k.endswith(("_files", "_ids"))}
 
+  def add(self, item: builders.Item, result: list[int] | str) -> None:
+    """Counts one video: `result` is its segments' frame counts, or why it is unreadable."""
+    if isinstance(result, str):
+      self.unreadable += 1
+      self.unreadable_files.append({"video_id": item.video_id, "path": item.path, "reason": result})
+    else:
+      self.written += 1
+      self.segments += len(result)
+      self.frames += sum(result)
+
 
 def _examples(split, items, settings, stats: SplitStats, workers, timeout) -> Iterator[dict]:
   present = [it for it in items if it.path]
-  encode = functools.partial(_encode_task, settings=settings)
+  encode = functools.partial(encode_task, settings=settings)
   paths = [it.path for it in present]
   results = (run_isolated(encode, paths, workers, timeout) if workers > 1
              else (encode(path) for path in paths))
@@ -213,19 +242,9 @@ def _examples(split, items, settings, stats: SplitStats, workers, timeout) -> It
   with contextlib.closing(results), tqdm.tqdm(total=len(present), desc=f"prepare {split}",
                                               unit="video") as bar:
     for item, result in zip(present, results):
-      if isinstance(result, str):
-        stats.unreadable += 1
-        stats.unreadable_files.append(
-            {"video_id": item.video_id, "path": item.path, "reason": result})
-      else:
-        segments, fps = result
-        for k, frames in enumerate(segments):
-          yield {"video_id": item.video_id, "labels": np.asarray(item.labels, np.int64),
-                 "frames": frames, "segment": k, "num_segments": len(segments),
-                 "fps": np.float32(fps)}
-        stats.written += 1
-        stats.segments += len(segments)
-        stats.frames += sum(map(len, segments))
+      if not isinstance(result, str):
+        yield from video_examples(item, *result)
+      stats.add(item, result if isinstance(result, str) else [len(seg) for seg in result[0]])
       stats.seconds = time.time() - start
       bar.update(1)
       bar.set_postfix(frames_s=f"{stats.frames / max(stats.seconds, 1e-9):.0f}",
@@ -234,7 +253,7 @@ def _examples(split, items, settings, stats: SplitStats, workers, timeout) -> It
 
 def report_path(builder_dir) -> str:
   """Where prepare writes the report of a builder dir: next to it (one per UCF-101 config)."""
-  return os.path.join(os.path.dirname(os.fspath(builder_dir)), REPORT_FILE)
+  return os.path.join(os.path.dirname(os.fspath(builder_dir).rstrip("/")), REPORT_FILE)
 
 
 def _report(listing, settings, builder, stats, status, seconds, error=None) -> dict:
@@ -282,7 +301,7 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 def _check_existing(output, builder) -> bool:
   """True if `builder` is already complete with the same fingerprint; raises on any conflict."""
-  target = os.path.abspath(builder.data_dir)
+  target = fileio.resolve(builder.data_dir)
   meta = builder.metadata_to_write
   for d in builders.find_builder_dirs(output):
     old = builders.read_metadata(d)
@@ -302,7 +321,8 @@ def _check_existing(output, builder) -> bool:
 def prepare(dataset: str, source, output, *, split: int | None = None, frame_size: int = 200,
             segment_frames: int = 300, max_segments: int = 10, jpeg_quality: int = 90,
             fps: float | None = None, labels_file=None, workers: int = 1,
-            video_timeout: float = VIDEO_TIMEOUT) -> str:
+            video_timeout: float = VIDEO_TIMEOUT, runner: str = "local",
+            beam_options: str | Sequence[str] | None = None) -> str:
   """Prepares `source` as a TFDS data set under `output`; returns the builder dir (module doc).
 
   Args:
@@ -317,28 +337,52 @@ def prepare(dataset: str, source, output, *, split: int | None = None, frame_siz
     labels_file: Sports-1M labels.txt (default: the bundled copy).
     workers: decoding processes. 1 decodes here (a decoder crash ends the run); > 1 spawns
       processes that isolate crashes and hangs (call from under `if __name__ == "__main__":`).
+      With runner="beam", the same within each Beam worker.
     video_timeout: seconds one video may take when workers > 1 (then it counts as unreadable).
+    runner: "local" or "beam" (`stcnn.data.prepare_beam`; needs `pip install -e '.[beam]'`).
+    beam_options: the Beam pipeline options, a command-line string or a list of arguments
+      (default: DirectRunner); only with runner="beam".
   """
+  if runner not in RUNNERS:
+    raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
+  if beam_options and runner != "beam":
+    raise ValueError("beam_options only apply to runner='beam'")
   settings = builders.Settings(frame_size, segment_frames, max_segments, jpeg_quality, fps)
-  output = os.path.abspath(os.path.expanduser(os.fspath(output)))
+  output = fileio.resolve(output)
   listing = read_listing(dataset, source, split=split, labels_file=labels_file)
-  root = os.path.realpath(listing.root)
-  if dataset in ("folder", "sports1m") and os.path.commonpath(
-      [root, os.path.realpath(output)]) == root:
+  if dataset in ("folder", "sports1m") and _inside(output, listing.root):
     raise ValueError(f"output {output} is inside the source folder {listing.root}: its files "
                      "would be read as source videos next time; choose an output folder outside it")
   stats = {}
   for name, items in listing.splits.items():
     missing = [it.video_id for it in items if not it.path]
     stats[name] = SplitStats(listed=len(items), missing=len(missing), missing_ids=missing)
-  examples = {}
+  present = {}
   for name, items in listing.splits.items():
     if stats[name].listed > stats[name].missing:
-      examples[name] = _examples(name, items, settings, stats[name], workers, video_timeout)
+      present[name] = items
     else:
       logging.warning("split %s: none of its %d listed videos is present; not written",
                       name, stats[name].listed)
-  return write_prepared(listing, settings, output, examples, stats)
+  if runner == "local":
+    examples = {name: _examples(name, items, settings, stats[name], workers, video_timeout)
+                for name, items in present.items()}
+    return write_prepared(listing, settings, output, examples, stats)
+  try:
+    from stcnn.data import prepare_beam  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise ImportError(f"runner='beam' needs Apache Beam ({e}): pip install -e '.[beam]'") from e
+  write = functools.partial(prepare_beam.write, splits=present, settings=settings, stats=stats,
+                            options=beam_options, workers=workers, video_timeout=video_timeout)
+  return _write_reported(listing, settings, output, stats, bool(present), write)
+
+
+def _inside(path: str, root: str) -> bool:
+  """Whether `path` is `root` or below it (local paths: after resolving links)."""
+  if fileio.is_remote(path) or fileio.is_remote(root):
+    return (path.rstrip("/") + "/").startswith(root.rstrip("/") + "/")
+  root = os.path.realpath(root)
+  return os.path.commonpath([root, os.path.realpath(path)]) == root
 
 
 def write_prepared(listing: builders.Listing, settings: builders.Settings, output,
@@ -348,27 +392,41 @@ def write_prepared(listing: builders.Listing, settings: builders.Settings, outpu
   report. `examples` (split -> generator of that split's examples in order, closed on failure) fill
   in `stats` (split -> SplitStats) as they go. Returns the builder dir.
   """
-  output = os.path.abspath(os.path.expanduser(os.fspath(output)))
+  def write(builder, metadata):
+    try:
+      builders.write(builder, examples, metadata)
+    except BaseException:
+      for split_examples in examples.values():
+        split_examples.close()  # Stops its worker processes now.
+      raise
+
+  return _write_reported(listing, settings, output, stats, bool(examples), write)
+
+
+def _write_reported(listing: builders.Listing, settings: builders.Settings, output,
+                    stats: dict[str, SplitStats], anything: bool,
+                    write: Callable[[Any, Callable[[], dict]], Any]) -> str:
+  """Reuse or refusal, then `write(builder, metadata)` (which fills in `stats`), then the report
+  (also of a failed write). `anything`: whether any split has a video to write."""
+  output = fileio.resolve(output)
   builder = builders.make_builder(listing, settings, output)
   if _check_existing(output, builder):
     print(f"Already prepared (same source and settings): {builder.data_dir}")
     return os.fspath(builder.data_dir)
-  if not examples:
+  if not anything:
     raise ValueError(f"{listing.root}: none of the {sum(s.listed for s in stats.values())} "
                      "listed videos was found")
   for stale in fileio.stale_temporaries(builder.data_dir):
     logging.warning("Removing %s left by an interrupted run", stale)
-    shutil.rmtree(stale)
+    fileio.remove_tree(stale)
   path = report_path(builder.data_dir)
   start = time.time()
   metadata = lambda: {**builder.metadata_to_write,
                       "counts": {k: s.counts() for k, s in stats.items()}}
   try:
-    builders.write(builder, examples, metadata)
+    write(builder, metadata)
   except BaseException as e:
-    for split_examples in examples.values():
-      split_examples.close()  # Stops its worker processes now.
-    empty = [k for k in examples if stats[k].written == 0 and stats[k].unreadable]
+    empty = [k for k, s in stats.items() if s.written == 0 and s.unreadable]
     error = (f"split {empty[0]}: none of its {stats[empty[0]].unreadable} videos could be read"
              if empty else f"{type(e).__name__}: {e}")
     report = _report(listing, settings, builder, stats, "failed", time.time() - start, error)
@@ -398,17 +456,22 @@ def _define_flags():
   flags.DEFINE_string("labels_file", None, "Sports-1M labels.txt (default: the bundled one).")
   flags.DEFINE_integer("workers", 1, "Decoding processes (> 1 also isolates decoder crashes).")
   flags.DEFINE_float("video_timeout", VIDEO_TIMEOUT, "Seconds one video may take (workers > 1).")
+  flags.DEFINE_enum("runner", "local", RUNNERS, "local: this process (or --workers processes); "
+                    "beam: an Apache Beam pipeline (pip install -e '.[beam]').")
+  flags.DEFINE_string("beam_options", None, "Beam pipeline options for --runner=beam, e.g. "
+                      "\"--runner=DirectRunner --direct_num_workers=2\" (default DirectRunner).")
   flags.mark_flags_as_required(["dataset", "source", "output"])
 
 
 def main(argv):
+  console.quiet_libraries()
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   f = flags.FLAGS
   prepare(f.dataset, f.source, f.output, split=f.split, frame_size=f.frame_size,
           segment_frames=f.segment_frames, max_segments=f.max_segments,
           jpeg_quality=f.jpeg_quality, fps=f.fps, labels_file=f.labels_file, workers=f.workers,
-          video_timeout=f.video_timeout)
+          video_timeout=f.video_timeout, runner=f.runner, beam_options=f.beam_options)
 
 
 if __name__ == "__main__":

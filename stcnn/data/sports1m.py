@@ -16,6 +16,7 @@ Decisions [choice]:
   test is kept in test only (no leakage). Both are counted in `Listing.notes`.
 - Several local files for one id: `<id>.<ext>` beats `<id>.f137.<ext>`, then mp4 > webm > mkv >
   the rest.
+- The source folder may be a URI (gs://...; `stcnn.fileio`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import os
 import re
 import urllib.parse
 
+from stcnn import fileio
 from stcnn.data import builders
 
 PARTITIONS = {"train": "train_partition.txt", "test": "test_partition.txt"}
@@ -83,7 +85,7 @@ def parse_partition(path, num_classes: int = len(LABELS)) -> tuple[dict[str, tup
 def scan(root) -> tuple[dict[str, str], dict[str, list[str]]]:
   """({YouTube id: video path}, {partition file name: paths found}) under `root`."""
   candidates, partitions = {}, {name: [] for name in PARTITIONS.values()}
-  for dirpath, dirnames, filenames in os.walk(root):
+  for dirpath, dirnames, filenames in fileio.walk(root):
     dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
     for name in filenames:
       path = os.path.join(dirpath, name)
@@ -102,8 +104,8 @@ def scan(root) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 def read(root, labels_file=None) -> builders.Listing:
   """Sports-1M train/val/test over the videos found under `root`."""
-  root = os.path.abspath(os.fspath(root))
-  if not os.path.isdir(root):
+  root = fileio.resolve(root)
+  if not fileio.isdir(root):
     raise FileNotFoundError(f"{root}: not a folder (expected the downloaded Sports-1M videos and "
                             "train_partition.txt / test_partition.txt)")
   labels = read_labels(labels_file) if labels_file else LABELS

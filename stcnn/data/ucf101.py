@@ -10,12 +10,14 @@ files say; we only read them. Label ids are 0-based (classInd id - 1); a test vi
 from its class folder. Files are matched case-insensitively, because the lists and the released
 archive disagree on case (`HandStandPushups` vs `HandstandPushups`). Video id = the list's stem.
 `root` may be the folder holding UCF-101/ and ucfTrainTestlist/, the UCF-101 folder itself, or a
-parent of the root (one level). UCF-101's five action groups are not in the release: hierarchy=None.
+parent of the root (one level); a URI (gs://...; `stcnn.fileio`) too. UCF-101's five action groups
+are not in the release: hierarchy=None.
 """
 from __future__ import annotations
 
 import os
 
+from stcnn import fileio
 from stcnn.data import builders
 
 SPLITS = (1, 2, 3)
@@ -27,15 +29,15 @@ _LAYOUT = ("expected <root>/UCF-101/<Class>/*.avi and <root>/ucfTrainTestlist/cl
 
 def find_root(path) -> tuple[str, str]:
   """(video dir, list dir) of a UCF-101 tree given the root, the UCF-101 folder or their parent."""
-  path = os.path.abspath(os.fspath(path))
-  if not os.path.isdir(path):
+  path = fileio.resolve(path)
+  if not fileio.isdir(path):
     raise FileNotFoundError(f"{path}: not a folder; {_LAYOUT}")
   candidates = [path, os.path.dirname(path)] + sorted(
-      os.path.join(path, d) for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
+      os.path.join(path, d) for d in fileio.listdir(path) if fileio.isdir(os.path.join(path, d)))
   for root in candidates:
     lists = [d for d in (os.path.join(root, LIST_DIR), root)
-             if os.path.isfile(os.path.join(d, "classInd.txt"))]
-    videos = [os.path.join(root, d) for d in VIDEO_DIRS if os.path.isdir(os.path.join(root, d))]
+             if fileio.isfile(os.path.join(d, "classInd.txt"))]
+    videos = [os.path.join(root, d) for d in VIDEO_DIRS if fileio.isdir(os.path.join(root, d))]
     if os.path.basename(root) in VIDEO_DIRS:
       videos.append(root)
     if lists and videos:
@@ -90,14 +92,14 @@ def read(path, split: int = 1) -> builders.Listing:
   class_names = read_class_index(class_index)
   class_ids = {name.lower(): i for i, name in enumerate(class_names)}
   files = {}
-  for dirpath, _, filenames in os.walk(video_dir):
+  for dirpath, _, filenames in fileio.walk(video_dir):
     for name in filenames:
       full = os.path.join(dirpath, name)
       files[os.path.relpath(full, video_dir).replace(os.sep, "/").lower()] = full
   lists = {"train": os.path.join(list_dir, f"trainlist{split:02d}.txt"),
            "test": os.path.join(list_dir, f"testlist{split:02d}.txt")}
   for f in lists.values():
-    if not os.path.isfile(f):
+    if not fileio.isfile(f):
       raise FileNotFoundError(f"{f}: missing; {_LAYOUT}")
   root = os.path.dirname(video_dir)
   return builders.Listing(

@@ -16,6 +16,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from stcnn import fileio
+
 
 class VideoDecodeError(RuntimeError):
   """A file PyAV cannot open or decode; the message names the file and the decoder's reason."""
@@ -49,9 +51,13 @@ def write_video(path, frames: np.ndarray, fps: float = 25, codec: str | None = N
 
 @contextlib.contextmanager
 def _open(path):
-  """The container and its first video stream; PyAV's errors become VideoDecodeError."""
+  """The container and its first video stream; PyAV's errors become VideoDecodeError. A URI
+  (gs://...) is read through etils.epath (`stcnn.fileio`)."""
   try:
-    with av.open(str(path)) as container:
+    with contextlib.ExitStack() as stack:
+      source = (stack.enter_context(fileio.open_binary(path)) if fileio.is_remote(path)
+                else str(path))
+      container = stack.enter_context(av.open(source))
       if not container.streams.video:
         raise VideoDecodeError(f"{path}: no video stream")
       yield container, container.streams.video[0]
