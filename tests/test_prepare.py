@@ -349,3 +349,20 @@ def test_empty_class_folder_is_refused_by_name(tmp_path):
   video_io.write_video(tmp_path / "src" / "dog" / "a.mp4", ramp(6, 32, 24), fps=25)
   with pytest.raises(ValueError, match=r"class folder 'cat' holds no video files"):
     prepare.prepare("folder", tmp_path / "src", tmp_path / "out", frame_size=8)
+
+
+@pytest.mark.parametrize("rotation, corner", [(0, (0, 0)), (90, (-1, 0)), (-90, (0, -1)),
+                                              (180, (-1, -1))])
+def test_rotation_metadata_is_honoured(tmp_path, rotation, corner):
+  """A video stored landscape with a display rotation (a phone's portrait video) decodes as a
+  player shows it: the stored top-left corner turns with the frame."""
+  frames = np.zeros((3, 48, 64, 3), np.uint8)
+  frames[:, :16, :16] = 255  # the stored top-left corner
+  path = str(tmp_path / f"r{rotation}.mp4")
+  video_io.write_video(path, frames, codec="libx264", rotation=rotation)
+  decoded = video_io.read_video(path)
+  assert decoded.shape == ((3, 48, 64, 3) if rotation in (0, 180) else (3, 64, 48, 3))
+  r, c = corner
+  h, w = decoded.shape[1:3]
+  block = decoded[0, (h - 16 if r else 0):(h if r else 16), (w - 16 if c else 0):(w if c else 16)]
+  assert block.mean() > 200 and decoded[0].mean() < 60

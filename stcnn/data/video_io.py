@@ -23,8 +23,11 @@ class VideoDecodeError(RuntimeError):
   """A file PyAV cannot open or decode; the message names the file and the decoder's reason."""
 
 
-def write_video(path, frames: np.ndarray, fps: float = 25, codec: str | None = None) -> None:
-  """Encodes uint8 frames (T, H, W, 3) to `path`: mpeg4 by default (XVID-tagged in .avi)."""
+def write_video(path, frames: np.ndarray, fps: float = 25, codec: str | None = None,
+                rotation: int = 0) -> None:
+  """Encodes uint8 frames (T, H, W, 3) to `path`: mpeg4 by default (XVID-tagged in .avi).
+  `rotation`: display-matrix metadata, degrees counter-clockwise (as a phone records portrait
+  video: stored landscape, shown rotated)."""
   frames = np.asarray(frames)
   if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
     raise ValueError(f"{path}: frames must be uint8 (T, H, W, 3), got {frames.dtype} "
@@ -36,6 +39,8 @@ def write_video(path, frames: np.ndarray, fps: float = 25, codec: str | None = N
     stream = container.add_stream(codec, rate=int(round(fps)))
     stream.width, stream.height = frames.shape[2], frames.shape[1]
     stream.pix_fmt = "yuv420p"
+    if rotation:
+      stream.set_display_rotation(rotation)
     # A fixed quantiser 2, as `ffmpeg -q:v 2` sets it (global_quality = 2 × FF_QP2LAMBDA). A bare
     # {"qscale": "2"} is no codec option and was silently ignored: rate control at the default bit
     # rate then let small frames drift to ~15/255 mean error within a GOP.
@@ -92,8 +97,16 @@ def video_fps(path) -> float:
   return probe(path)[1]
 
 
+def upright(frame: np.ndarray, rotation: float) -> np.ndarray:
+  """The frame as a player shows it: turned `rotation` degrees counter-clockwise (the display
+  matrix's rotation, PyAV's `VideoFrame.rotation`), to the nearest quarter turn."""
+  quarter_turns = round(rotation / 90) % 4
+  return np.ascontiguousarray(np.rot90(frame, quarter_turns)) if quarter_turns else frame
+
+
 def decode_frames(path, wanted: Collection[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
-  """Yields (frame index, RGB uint8 (H, W, 3)) of the frames in `wanted` (None: every frame).
+  """Yields (frame index, RGB uint8 (H, W, 3)) of the frames in `wanted` (None: every frame),
+  upright: rotation metadata (a phone's portrait video) is honoured, as players do.
 
   Only wanted frames are converted to RGB, and decoding stops after the last one.
   """
@@ -104,7 +117,7 @@ def decode_frames(path, wanted: Collection[int] | None = None) -> Iterator[tuple
       if last is not None and i > last:
         return
       if wanted is None or i in wanted:
-        yield i, frame.to_ndarray(format="rgb24")
+        yield i, upright(frame.to_ndarray(format="rgb24"), frame.rotation)
 
 
 def iter_frames(path) -> Iterator[np.ndarray]:
