@@ -30,7 +30,7 @@ def open_manager(path: str) -> ocp.CheckpointManager:
   if not os.path.isdir(path):
     raise FileNotFoundError(f"{path}: no such workdir or checkpoint directory")
   return ocp.CheckpointManager(
-      path, options=ocp.CheckpointManagerOptions(read_only=True, best_fn=val_error,
+      path, options=ocp.CheckpointManagerOptions(read_only=True, create=False, best_fn=val_error,
                                                  best_mode="min"),
       item_handlers={"state": ocp.StandardCheckpointHandler(),
                      "meta": ocp.JsonCheckpointHandler(),

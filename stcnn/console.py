@@ -7,11 +7,19 @@ from absl import logging
 _PROBE_LOGGER = "jax._src.xla_bridge"  # logs each backend it tried and could not start, at INFO
 
 
+# Orbax warns on every read-only open of a checkpoint directory (what evaluate, predict, export and
+# visualize do, on purpose): not a problem, so not shown.
+_BENIGN_WARNINGS = ("Given directory is read only",)
+
+
 class _RoutineInfo(logging.logging.Filter):
-  """Drops INFO records of Orbax and TFDS (one per save / per data set load)."""
+  """Drops INFO records of Orbax and TFDS (one per save / per data set load) and Orbax's warning
+  about a read-only open."""
 
   def filter(self, record):
     noisy = "/orbax/" in record.pathname or "/tensorflow_datasets/" in record.pathname
+    if noisy and str(record.msg).startswith(_BENIGN_WARNINGS):
+      return False
     return record.levelno >= logging.logging.WARNING or not noisy
 
 
