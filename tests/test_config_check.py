@@ -60,6 +60,8 @@ BAD = {
     "optimizer.plateau_factor": [0.0, 1.0, 2.0],
     "optimizer.plateau_patience": [0],
     "optimizer.grad_clip": [-1.0],
+    "optimizer.schedule": ["cosine_restarts", ""],
+    "optimizer.warmup_steps": [-1],
     "total_steps": [0],
     "log_every": [0],
     "eval_every": [0],

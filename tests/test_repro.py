@@ -220,11 +220,14 @@ def test_report_aggregates_seeds_from_result_files_alone(tiny_study, tmp_path):
       (results / f"{r['key']}.json").write_text(json.dumps(r))
     elif name.endswith(".npz"):
       (results / name.replace("-s0", "-s1")).write_bytes(blob)
+  (results / report.NOTES).write_text("Slow fusion's cells dominate the wall time.\n")
   path = report.write_report(str(results), str(tmp_path / "R.md"), str(tmp_path / "plots"),
                              "tiny")
   with open(path) as f:
     md = f.read()
   assert "| slow fusion | 2 | " in md and " ± " in md.split("## Table 1")[1]
+  discussion = md.split("## Discussion")[1].split("## Table 1")[0]
+  assert "Slow fusion's cells dominate the wall time." in discussion
   claims = [line for line in md.split("## Table 1")[0].splitlines() if "| **" in line]
   assert len(claims) == 6 and not any("(1 seed)" in line for line in claims)
   assert "| from scratch | 2 | 1 |" in md

@@ -256,3 +256,17 @@ def test_other_networks_train_end_to_end(tmp_path, cache_dir, config):
   cfg.total_steps, cfg.eval_every, cfg.eval_batch_size = 2, 2, 16
   result = train.train_and_evaluate(cfg, str(tmp_path))
   assert result["num_clips"] == 16 * 2 and 0 <= result["video_hit@1"] <= 1
+
+
+@pytest.mark.parametrize("schedule,warmup,expected", [
+    ("constant", 0, {0: 1e-2, 60: 1e-2, 110: 1e-2}),  # [paper]
+    ("constant", 10, {0: 0.0, 5: 5e-3, 10: 1e-2, 110: 1e-2}),
+    ("cosine", 10, {0: 0.0, 5: 5e-3, 10: 1e-2, 60: 5e-3, 110: 0.0})])
+def test_learning_rate_schedules(schedule, warmup, expected):
+  config = tiny_config("/unused")
+  config.optimizer.lr, config.total_steps = 1e-2, 110
+  config.optimizer.schedule, config.optimizer.warmup_steps = schedule, warmup
+  for step, lr in expected.items():
+    state = train.TrainState(step=np.int32(step), params=None, opt_state=None, rng=None,
+                             plateau=type("Plateau", (), {"scale": 0.5})())
+    assert float(train.learning_rate(config, state)) == pytest.approx(0.5 * lr, abs=1e-9), step

@@ -374,6 +374,20 @@ def recipe_section(res: Results) -> list[str]:
   return lines
 
 
+NOTES = "NOTES.md"  # in a results dir: the study's hand-written reading of its numbers
+
+
+def discussion(results_dir: str) -> list[str]:
+  """The hand-written `NOTES.md` of the results dir (why a claim fails here, what dominates the
+  wall time, what was interrupted), under its own heading; nothing when there is none."""
+  path = os.path.join(results_dir, NOTES)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return ["## Discussion (hand-written: `" + os.path.basename(results_dir) + "/" + NOTES + "`)",
+            "", f.read().strip(), ""]
+
+
 def write_report(results_dir: str, report_path: str, plots_dir: str, preset: str) -> str:
   """Builds the report (and its plots) from the result files; returns the report's path."""
   res = Results(results_dir)
@@ -391,6 +405,7 @@ def write_report(results_dir: str, report_path: str, plots_dir: str, preset: str
         "synthetic stand-ins unless the commands say otherwise.", "", "Recipe "
         "(experiments/study.py):", "", *recipe_section(res), "",
         "## The paper's claims", "", *claims(res, t1_rows, ratios), "",
+        *discussion(results_dir),
         "## Table 1: test set, hit rates", "", *t1_lines, "",
         *fig("curves", "validation video hit@1 vs step"),
         *fig("filters", "first-layer filters, fovea and context"),
