@@ -9,7 +9,7 @@ _PROBE_LOGGER = "jax._src.xla_bridge"  # logs each backend it tried and could no
 
 # Orbax warns on every read-only open of a checkpoint directory (what evaluate, predict, export and
 # visualize do, on purpose): not a problem, so not shown.
-_BENIGN_WARNINGS = ("Given directory is read only",)
+_BENIGN_WARNINGS = ("Given directory is read only", "CheckpointManagerOptions.read_only=True")
 
 
 class _RoutineInfo(logging.logging.Filter):
