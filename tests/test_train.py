@@ -112,7 +112,9 @@ def test_resume_refuses_another_model_or_data(tmp_path, cache_dir):
   assert checkpoint_reader.open_manager(str(tmp_path / "w")).latest_step() == 2  # nothing lost
 
 
-def test_checkpoints_keep_the_last_n_and_the_best(tmp_path):
+def test_checkpoints_keep_the_last_n_and_the_best(tmp_path, caplog):
+  """A save between validations ranks last for `best` (val_error inf), so Orbax has nothing to
+  warn about; with no validation at all, `best` is the latest."""
   cfg = tiny_config(tmp_path)
   ckpt = checkpointing.Checkpointer(str(tmp_path), cfg, "fp", keep=2)
 
@@ -133,6 +135,12 @@ def test_checkpoints_keep_the_last_n_and_the_best(tmp_path):
     resumed.save(step, state, Iterator())
   resumed.close()
   assert sorted(checkpoint_reader.open_manager(str(tmp_path)).all_steps()) == [4, 10, 11]
+  assert "tracked_metric" not in caplog.text
+  unvalidated = checkpointing.Checkpointer(str(tmp_path / "u"), cfg, "fp", keep=2)
+  for step in (1, 2, 3):
+    unvalidated.save(step, state, Iterator())
+  unvalidated.close()
+  assert checkpoint_reader.load_params(str(tmp_path / "u"), "best")[1] == 3
 
 
 def test_frozen_layers_get_no_optimizer_state():
