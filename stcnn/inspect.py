@@ -22,7 +22,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from stcnn import console, figures, models
-from stcnn.data import builders, datasets, pipeline, sampling, transforms, video_index
+from stcnn.data import datasets, pipeline, prepared, sampling, transforms, video_index
 
 FLAGS = flags.FLAGS
 
@@ -161,7 +161,7 @@ def main(argv):
     mean = FLAGS.config.data.get("mean", transforms.MEAN)
     crop = FLAGS.crop_size or FLAGS.config.model.input_size
   else:
-    data = builders.load(FLAGS.data)
+    data = prepared.load(FLAGS.data)
     crop = FLAGS.crop_size or transforms.crop_size_for(data.frame_size)
   num_frames = len(offsets) if offsets is not None else FLAGS.num_frames
   span = sampling.clip_span(offsets) if offsets is not None else num_frames

@@ -41,7 +41,7 @@ import jax
 import numpy as np
 
 from stcnn import checkpoint_reader, config_check, evaluate, models
-from stcnn.data import builders, datasets, sampling, transforms, video_io
+from stcnn.data import builders, datasets, prepared, sampling, transforms, video_io
 
 TOP_K = 5
 DEFAULT_JPEG_QUALITY = builders.Settings().jpeg_quality
@@ -71,9 +71,9 @@ def dataset_metadata(workdir: str, config) -> tuple[str, dict] | None:
     with open(fingerprint_file) as f:
       trained = f.read().strip()
   candidates = []
-  for builder_dir in builders.find_builder_dirs(root):
+  for builder_dir in prepared.find_builder_dirs(root):
     try:
-      meta = builders.read_metadata(builder_dir)
+      meta = prepared.read_metadata(builder_dir)
     except (ValueError, OSError):
       continue
     if trained is not None:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from configs import common
-from stcnn.data import builders, datasets, frame_cache, pipeline, sampling
+from stcnn.data import datasets, frame_cache, pipeline, sampling
+from stcnn.data import prepared as prepared_lib  # `prepared` is the fixture
 from tests.helpers import tiny_config
 
 
@@ -15,7 +16,7 @@ from tests.helpers import tiny_config
 def prepared(tmp_path_factory):
   """The tiny synthetic data set (32×32 frames), generated and prepared once for the module."""
   cfg = tiny_config(tmp_path_factory.mktemp("data"))
-  return builders.load(datasets.ensure_synthetic(cfg))
+  return prepared_lib.load(datasets.ensure_synthetic(cfg))
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +99,9 @@ def test_second_call_reuses_the_cache_without_decoding(prepared, cached, monkeyp
 
 
 def test_another_fingerprint_never_reuses(prepared, cached):
-  other = builders.Prepared(prepared.builder_dir, {**prepared.metadata, "fingerprint": "f" * 64},
-                            prepared.splits, lambda split: prepared.source(split))
+  other = prepared_lib.Prepared(
+      prepared.builder_dir, {**prepared.metadata, "fingerprint": "f" * 64}, prepared.splits,
+      lambda split: prepared.source(split))
   root = os.path.dirname(cached.directory)
   mtime = os.stat(_frames_of(cached)).st_mtime_ns
   rebuilt = frame_cache.cached_source(other, "train", root)
@@ -107,8 +109,9 @@ def test_another_fingerprint_never_reuses(prepared, cached):
   assert rebuilt.meta["fingerprint"] == "f" * 64
   assert os.stat(_frames_of(cached)).st_mtime_ns == mtime
   # A cache whose meta.json names another data set, found under the expected name, is left alone.
-  third = builders.Prepared(prepared.builder_dir, {**prepared.metadata, "fingerprint": "e" * 64},
-                            prepared.splits, lambda split: prepared.source(split))
+  third = prepared_lib.Prepared(
+      prepared.builder_dir, {**prepared.metadata, "fingerprint": "e" * 64}, prepared.splits,
+      lambda split: prepared.source(split))
   shutil.copytree(cached.directory, frame_cache.cache_path(third, "train", root))
   assert frame_cache.cached_source(third, "train", root) is prepared.source("train")
 
@@ -125,8 +128,8 @@ def test_pickles_only_the_path(cached):
 def test_too_big_or_unsized_falls_back_to_the_jpeg_source(prepared, tmp_path):
   plain = prepared.source("test")
   assert frame_cache.cached_source(prepared, "test", tmp_path, max_bytes=1000) is plain
-  no_index = builders.Prepared(prepared.builder_dir, {**prepared.metadata, "counts": {}},
-                               prepared.splits, lambda split: plain)
+  no_index = prepared_lib.Prepared(prepared.builder_dir, {**prepared.metadata, "counts": {}},
+                                   prepared.splits, lambda split: plain)
   no_index.index = lambda split: None
   assert frame_cache.cached_source(no_index, "test", tmp_path) is plain
   assert os.listdir(tmp_path) == []
@@ -158,7 +161,7 @@ def test_failed_or_killed_build_leaves_nothing_that_looks_complete(prepared, tmp
 def test_default_location_is_in_the_builder_dir(prepared):
   cached = frame_cache.cached_source(prepared, "test")
   assert cached.directory.startswith(os.path.join(prepared.builder_dir, frame_cache.DEFAULT_DIR))
-  assert builders.load(prepared.builder_dir).fingerprint == prepared.fingerprint  # still loads
+  assert prepared_lib.load(prepared.builder_dir).fingerprint == prepared.fingerprint  # still loads
 
 
 def test_config_caches_frames_for_the_small_variants():

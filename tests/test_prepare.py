@@ -1,4 +1,4 @@
-"""Offline preparation end to end on tiny real videos, and reading back through builders.load()."""
+"""Offline preparation end to end on tiny real videos, and reading back through prepared.load()."""
 import dataclasses
 import json
 import os
@@ -10,7 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle
 
-from stcnn.data import builders, prepare, video_io
+from stcnn.data import builders, prepare, prepared, video_io
 from tests.helpers import ramp, write_videos
 
 CLASSES = ("ApplyEyeMakeup", "Basketball", "HandstandPushups")
@@ -61,13 +61,13 @@ def test_ucf101_exact_counts_and_report(ucf_prepared):
   assert all(name in reason for name, reason in bad.items())
   assert report["missing"] == {"train": [], "test": ["v_HandStandPushups_g01_c01"]}
   assert report["status"] == "ok" and report["videos_per_s"] > 0
-  assert builders.load(out).counts["train"]["unreadable"] == 2
+  assert prepared.load(out).counts["train"]["unreadable"] == 2
 
 
 def test_ucf101_reads_back_through_load(ucf_prepared):
   out, builder_dir = ucf_prepared
   for path in (out, builder_dir, os.path.dirname(builder_dir)):
-    data = builders.load(path)
+    data = prepared.load(path)
     assert data.builder_dir == builder_dir
   assert sorted(data.splits) == ["test", "train"]
   assert data.class_names == CLASSES and data.num_classes == 3 and data.frame_size == 16
@@ -113,7 +113,7 @@ def test_rerun_resumes_or_refuses(ucf_root, ucf_prepared, capsys):
     prepare.prepare("ucf101", ucf_root, out, split=1, frame_size=24)
   with pytest.raises(ValueError, match="already holds a different prepared data set"):
     prepare.prepare("folder", ucf_root / "UCF-101", out, frame_size=16)
-  assert builders.find_builder_dirs(out) == [builder_dir]
+  assert prepared.find_builder_dirs(out) == [builder_dir]
 
 
 def test_rerun_refuses_a_changed_list_or_an_added_video(ucf_root, ucf_prepared, tmp_path):
@@ -134,7 +134,7 @@ def test_rerun_refuses_a_changed_list_or_an_added_video(ucf_root, ucf_prepared, 
 
 def test_ucf101_splits_share_an_output_each_with_its_report(ucf_root, tmp_path):
   dirs = [prepare.prepare("ucf101", ucf_root, tmp_path, split=k, frame_size=8) for k in (1, 2)]
-  assert builders.find_builder_dirs(tmp_path) == dirs
+  assert prepared.find_builder_dirs(tmp_path) == dirs
   for k, d in zip((1, 2), dirs):
     assert prepare.report_path(d) == str(tmp_path / "ucf101_clips" / f"split{k}" /
                                          prepare.REPORT_FILE)
@@ -148,14 +148,14 @@ def test_failed_run_leaves_nothing_complete(tmp_path):
     (tmp_path / "src" / "cls" / name).write_bytes(b"not a video")
   with pytest.raises(ValueError, match="split train: none of its 2 videos could be read"):
     prepare.prepare("folder", tmp_path / "src", tmp_path / "out", frame_size=16)
-  assert builders.find_builder_dirs(tmp_path / "out") == []
+  assert prepared.find_builder_dirs(tmp_path / "out") == []
   leftovers = [d for _, dirs, _ in os.walk(tmp_path / "out") for d in dirs if "incomplete" in d]
   assert leftovers == []
   with open(tmp_path / "out" / "folder_clips" / prepare.REPORT_FILE) as f:
     report = json.load(f)
   assert report["status"] == "failed" and report["splits"]["train"]["unreadable"] == 2
   with pytest.raises(FileNotFoundError, match="no prepared data set"):
-    builders.load(tmp_path / "out")
+    prepared.load(tmp_path / "out")
   with pytest.raises(ValueError, match="inside the source folder"):
     prepare.prepare("folder", tmp_path / "src", tmp_path / "src" / "prepared", frame_size=16)
 
@@ -211,7 +211,7 @@ def test_long_video_segments_and_fps_resampling(tmp_path, monkeypatch):
   # TFDS's shuffler would spill to disk through TensorFlow past this; our writer never uses it.
   monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 100)
   monkeypatch.setattr(builders, "SHARD_BYTES", 1000)  # A shard per record.
-  data = builders.load(prepare.prepare("folder", src, tmp_path / "out", frame_size=8,
+  data = prepared.load(prepare.prepare("folder", src, tmp_path / "out", frame_size=8,
                                        segment_frames=6, max_segments=3))
   info = tfds.builder_from_directory(data.builder_dir).info
   assert info.splits["train"].shard_lengths == [1, 1, 1, 1]
@@ -225,7 +225,7 @@ def test_long_video_segments_and_fps_resampling(tmp_path, monkeypatch):
   for (_, _, _, means), first in zip(got, (0, 7, 14, 0)):
     np.testing.assert_allclose(means, 10 + 12 * np.arange(first, first + len(means)), atol=TOL)
   # Resampled to 10 fps: every other frame, 10 frames kept whole in 2 segments of at most 6.
-  data = builders.load(prepare.prepare("folder", src, tmp_path / "out10", frame_size=8,
+  data = prepared.load(prepare.prepare("folder", src, tmp_path / "out10", frame_size=8,
                                        segment_frames=6, max_segments=3, fps=10, workers=2))
   records = [data.source("train")[i] for i in range(len(data.source("train")))]
   assert [(int(r["segment"]), len(r["frames"])) for r in records] == [(0, 5), (1, 5), (0, 3)]
@@ -244,7 +244,7 @@ def test_csv_multilabel_hierarchy_round_trip(tmp_path):
                "parents": [4, 3, 3, 4, -1], "num_leaves": 3}
   with open(tmp_path / "hierarchy.json", "w") as f:
     json.dump(hierarchy, f)
-  data = builders.load(prepare.prepare("csv", tmp_path / "list.csv", tmp_path / "out",
+  data = prepared.load(prepare.prepare("csv", tmp_path / "list.csv", tmp_path / "out",
                                        frame_size=8))
   assert data.hierarchy == hierarchy and data.class_names == ("bird", "cat", "dog")
   assert data.counts["test"] == {**data.counts["test"], "listed": 2, "written": 1, "missing": 1}
@@ -268,7 +268,7 @@ def test_sports1m_attrition(tmp_path):
   video_io.write_video(tmp_path / "dl" / f"{ids[3]}.mkv", ramp(4, 32, 24), fps=25)
   with pytest.raises(ValueError, match="inside the source folder"):  # Shards would be scanned.
     prepare.prepare("sports1m", tmp_path, tmp_path / "out", frame_size=8)
-  data = builders.load(prepare.prepare("sports1m", tmp_path, out, frame_size=8))
+  data = prepared.load(prepare.prepare("sports1m", tmp_path, out, frame_size=8))
   counts = {s: (c["listed"], c["written"], c["missing"], c["unreadable"])
             for s, c in data.counts.items()}
   assert counts == {"train": (2, 1, 1, 0), "val": (1, 0, 1, 0), "test": (2, 1, 1, 0)}
@@ -302,7 +302,7 @@ def test_beam_runner_without_beam_says_what_to_install(tmp_path, monkeypatch):
 def test_public_tfds_ucf101_adapter(tmp_path):
   pytest.importorskip("tensorflow")
   with tfds.testing.mock_data(num_examples=3):
-    data = builders.load_public_tfds("ucf101", tmp_path, 1, frame_size=16)
+    data = prepared.load_public_tfds("ucf101", tmp_path, 1, frame_size=16)
     record = data.source("train")[0]
   assert data.num_classes == 101 and record["labels"].shape == (1,)
   assert video_io.decode_jpeg(record["frames"][0]).shape == (16, 16, 3)
@@ -310,7 +310,7 @@ def test_public_tfds_ucf101_adapter(tmp_path):
 
 def test_public_tfds_records_are_adapted_to_the_contract():
   video = ramp(3, 32, 24)
-  adapter = builders._PublicUcf101Source  # pylint: disable=protected-access
+  adapter = prepared._PublicUcf101Source  # pylint: disable=protected-access
   source = adapter([{"video": video, "label": 5}], "test", 16)
   record = source[0]
   assert len(source) == 1 and record["video_id"] == b"test_000000"
@@ -327,14 +327,14 @@ def test_public_tfds_without_tensorflow_says_what_to_install():
   except ImportError:
     pass
   with pytest.raises(ImportError, match="pip install tensorflow-cpu"):
-    builders.load_public_tfds("ucf101", "/nonexistent", 1)
+    prepared.load_public_tfds("ucf101", "/nonexistent", 1)
 
 
 def test_folder_with_a_symlink_loop_counts_and_names_it(tmp_path):
   os.makedirs(tmp_path / "src" / "dog")
   video_io.write_video(tmp_path / "src" / "dog" / "a.mp4", ramp(6, 32, 24), fps=25)
   os.symlink("loop.mp4", tmp_path / "src" / "dog" / "loop.mp4")  # points at itself: ELOOP
-  data = builders.load(prepare.prepare("folder", tmp_path / "src", tmp_path / "out",
+  data = prepared.load(prepare.prepare("folder", tmp_path / "src", tmp_path / "out",
                                        frame_size=8))
   assert data.counts["train"] == {**data.counts["train"], "listed": 2, "written": 1,
                                   "unreadable": 1}

@@ -13,7 +13,7 @@ from array_record.python import array_record_module
 from etils.epath import testing as epath_testing
 import pytest
 
-from stcnn.data import builders, prepare
+from stcnn.data import builders, prepare, prepared
 from tests.helpers import write_videos
 
 pytest.importorskip("apache_beam", reason="the Beam runner is optional: pip install -e '.[beam]'")
@@ -100,8 +100,8 @@ def test_ucf101_beam_equals_local(ucf_root, tmp_path):
   keys = [bytes([len(k)]) + k for k in (b"fps", b"frames", b"labels", b"num_segments",
                                          b"segment", b"video_id")]
   assert sorted(keys, key=record.index) == keys
-  data = builders.load(beam)
-  assert data.fingerprint == builders.load(local).fingerprint
+  data = prepared.load(beam)
+  assert data.fingerprint == prepared.load(local).fingerprint
   assert data.index("train") == [builders.index_entry(r) for r in data.source("train")]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from stcnn import fileio
-from stcnn.data import builders, datasets, prepare, synthetic, video_io
+from stcnn.data import datasets, prepare, prepared, synthetic, video_io
 from stcnn.data.synthetic import records, render
 from tests.helpers import ROOT, tiny_config
 
@@ -109,7 +109,7 @@ def tiny_source(tmp_path_factory):
 
 def _records(path):
   """Per split, the records of a prepared data set (frames decoded)."""
-  data = builders.load(path)
+  data = prepared.load(path)
   return data, {split: [{**r, "frames": np.stack([video_io.decode_jpeg(f) for f in r["frames"]])}
                         for r in data.source(split)] for split in data.splits}
 
@@ -152,8 +152,8 @@ def test_records_match_the_video_round_trip(tiny_source, tmp_path, settings):
 
 
 def test_worker_processes_write_the_same_records(tmp_path):
-  a = builders.load(synthetic.prepare_records(TINY, tmp_path / "one", frame_size=32, workers=1))
-  b = builders.load(synthetic.prepare_records(TINY, tmp_path / "two", frame_size=32, workers=2))
+  a = prepared.load(synthetic.prepare_records(TINY, tmp_path / "one", frame_size=32, workers=1))
+  b = prepared.load(synthetic.prepare_records(TINY, tmp_path / "two", frame_size=32, workers=2))
   assert a.fingerprint == b.fingerprint
   for split in a.splits:
     assert a.index(split) == b.index(split)
@@ -184,12 +184,12 @@ def test_failed_build_leaves_nothing_complete(tmp_path, monkeypatch):
   out = tmp_path / "rec"
   with pytest.raises(KeyboardInterrupt):
     synthetic.prepare_records(TINY, out, frame_size=32)
-  assert builders.find_builder_dirs(out) == []
+  assert prepared.find_builder_dirs(out) == []
   assert sorted(os.listdir(out)) == ["csv_clips", records.SOURCE_FILE]
   assert os.listdir(out / "csv_clips") == [prepare.REPORT_FILE]  # no temporary left either
   assert json.loads((out / "csv_clips" / prepare.REPORT_FILE).read_text())["status"] == "failed"
   monkeypatch.setattr(video_io, "encode_jpeg", real)
-  assert builders.load(synthetic.prepare_records(TINY, out, frame_size=32)).counts["train"][
+  assert prepared.load(synthetic.prepare_records(TINY, out, frame_size=32)).counts["train"][
       "written"] == 32
 
 
@@ -209,8 +209,8 @@ def test_killed_build_leaves_nothing_complete(tmp_path):
     time.sleep(0.02)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  assert builders.find_builder_dirs(out) == [] and fileio.stale_temporaries(builder_dir)
-  data = builders.load(synthetic.prepare_records(p, out, frame_size=32))
+  assert prepared.find_builder_dirs(out) == [] and fileio.stale_temporaries(builder_dir)
+  data = prepared.load(synthetic.prepare_records(p, out, frame_size=32))
   assert data.counts["train"]["written"] == 480 and not fileio.stale_temporaries(builder_dir)
 
 
@@ -222,7 +222,7 @@ def test_ensure_synthetic_renders_sports_presets_to_records(tmp_path):
   assert not os.path.exists(os.path.join(datasets.synthetic_path(tiny_config(tmp_path)),
                                          "source"))  # no video files
   assert datasets.ensure_synthetic(tiny_config(tmp_path)) == path  # reused
-  data = builders.load(path)
+  data = prepared.load(path)
   assert data.metadata["source_kind"] == "csv" and sum(
       c["written"] for c in data.counts.values()) == TINY.num_videos
 

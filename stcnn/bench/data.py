@@ -176,8 +176,8 @@ def bench_data(argv) -> None:
   index, num_classes, crop = None, 487, FLAGS.crop_size
   clips = [tuple(range(int(n))) for n in FLAGS.num_frames]
   if FLAGS.data or FLAGS.prepared:
-    from stcnn.data import builders, datasets  # pylint: disable=g-import-not-at-top
-    data = builders.load(FLAGS.data) if FLAGS.data else load_dataset(datasets, FLAGS.config)
+    from stcnn.data import datasets, prepared  # pylint: disable=g-import-not-at-top
+    data = prepared.load(FLAGS.data) if FLAGS.data else load_dataset(datasets, FLAGS.config)
     source, index = data.source(FLAGS.split), data.index(FLAGS.split)
     num_classes, frame_size = data.num_classes, data.frame_size
     what = f"{data.builder_dir} [{FLAGS.split}]: {_describe(source, index)}"

@@ -2,8 +2,8 @@
 
 The contract every module here keeps (see docs/design.md):
 
-Prepared data set = a TFDS data set stored as ArrayRecord (`stcnn.data.builders`), one example per
-*video segment*:
+Prepared data set = a TFDS data set stored as ArrayRecord (written by `stcnn.data.builders`, read
+back by `stcnn.data.prepared`), one example per *video segment*:
   video_id      str    the video's id (file stem / YouTube id)
   labels        int64 (n,)  leaf class ids, n >= 1 (several for multi-label videos)
   frames        sequence of JPEG bytes, each a square frame_size x frame_size RGB image

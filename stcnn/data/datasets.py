@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from stcnn.data import builders
+from stcnn.data import prepared
 
 
 def _no_barrier(name: str) -> None:
@@ -76,14 +76,14 @@ def ensure_synthetic(config, *, leader: bool = True,
 
 
 def load(config, *, leader: bool = True,
-         barrier: Callable[[str], None] = _no_barrier) -> builders.Prepared:
+         barrier: Callable[[str], None] = _no_barrier) -> prepared.Prepared:
   """The prepared data set named by config.data (errors name the key); see `ensure_synthetic`."""
   name = config.data.name
   if name == "synthetic":
-    return builders.load(ensure_synthetic(config, leader=leader, barrier=barrier))
+    return prepared.load(ensure_synthetic(config, leader=leader, barrier=barrier))
   if name == "prepared":
     if not config.data.path:
       raise ValueError("config.data.path: data.name='prepared' needs the directory written by "
                        "`python -m stcnn.data.prepare --output=DIR`")
-    return builders.load(os.path.expanduser(config.data.path))
+    return prepared.load(os.path.expanduser(config.data.path))
   raise ValueError(f"config.data.name: unknown {name!r}; expected 'synthetic' or 'prepared'")

@@ -229,7 +229,7 @@ def cached_source(prepared, split: str, cache_dir: str | os.PathLike | None = No
   """`prepared.source(split)` with its frames decoded once into a memory map (see module doc).
 
   Args:
-    prepared: a `builders.Prepared` (source, index, fingerprint, frame_size, builder_dir).
+    prepared: a `prepared.Prepared` (source, index, fingerprint, frame_size, builder_dir).
     split: the split to read.
     cache_dir: where caches live; None: `<builder dir>/frame-cache`.
     max_bytes: larger decoded splits are not cached (the JPEG source is returned).

@@ -65,7 +65,7 @@ import numpy as np
 import tqdm
 
 from stcnn import console, fileio
-from stcnn.data import builders, folder, sports1m, ucf101, video_io
+from stcnn.data import builders, folder, prepared, sports1m, ucf101, video_io
 
 DATASETS = ("ucf101", "sports1m", "folder", "csv")
 RUNNERS = ("local", "beam")
@@ -303,8 +303,8 @@ def _check_existing(output, builder) -> bool:
   """True if `builder` is already complete with the same fingerprint; raises on any conflict."""
   target = fileio.resolve(builder.data_dir)
   meta = builder.metadata_to_write
-  for d in builders.find_builder_dirs(output):
-    old = builders.read_metadata(d)
+  for d in prepared.find_builder_dirs(output):
+    old = prepared.read_metadata(d)
     if d == target and old.get("fingerprint") == meta["fingerprint"]:
       return True
     if d == target:

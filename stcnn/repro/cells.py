@@ -202,10 +202,10 @@ def path_overrides(cell: Cell, paths: Paths) -> dict:
   data = paths.data if cell.table == "1" else paths.transfer_data.replace("{split}",
                                                                           str(cell.split))
   if data:
-    from stcnn.data import builders  # a prepared data set decides the number of classes
+    from stcnn.data import prepared  # a prepared data set decides the number of classes
     out["data.name"] = "prepared"
     out["data.path"] = os.path.abspath(os.path.expanduser(data))
-    out["num_classes"] = builders.load(out["data.path"]).num_classes
+    out["num_classes"] = prepared.load(out["data.path"]).num_classes
   if cell.depends_on:
     out["init_from"] = workdir_of(paths, cell.depends_on)
   return out

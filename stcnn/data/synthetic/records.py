@@ -7,7 +7,8 @@ to frame_size (`video_io.centre_crop_resize`: nothing to do when the rendered si
 for every preset's own config), JPEG-encoded (`video_io.encode_jpeg`, settings.jpeg_quality) and cut
 into segments exactly as `prepare.encode_video` cuts a decoded video (`stored_frames`), then stored
 by `prepare.write_prepared`: the same builder, features, records order, index, metadata, counts and
-prepare_report.json, so `builders.load` and everything after it see an ordinary prepared data set.
+prepare_report.json, so `stcnn.data.prepared.load` and everything after it see an ordinary prepared
+data set.
 
 Differences from the round trip [choice]:
 - pixels: JPEGs of the rendered frames instead of the frames after mpeg4/yuv420p (the codec's loss,
