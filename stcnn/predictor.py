@@ -215,7 +215,7 @@ class Predictor:
     starts = [s for _, s in sampling.eval_clip_starts([n], self.clips_per_video, self.span)]
     picked = [sampling.clip_frame_indices(n, s, self.offsets) for s in starts]
     indices = np.stack([p[0] for p in picked])
-    source = lambda j: int(j * step + 1e-6)  # as prepare picks frames at a fixed fps
+    source = lambda j: int(j * step + 1e-6)  # as encode.encode_video picks frames at a fixed fps
     return n, source, starts, indices, [p[1] for p in picked]
 
   def _examples(self, clips: np.ndarray, lo: int, hi: int) -> np.ndarray:

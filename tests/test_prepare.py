@@ -10,7 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle
 
-from stcnn.data import builders, prepare, prepared, video_io
+from stcnn.data import builders, encode, prepare, prepared, video_io
 from tests.helpers import ramp, write_videos
 
 CLASSES = ("ApplyEyeMakeup", "Basketball", "HandstandPushups")
@@ -162,22 +162,22 @@ def test_failed_run_leaves_nothing_complete(tmp_path):
 
 def test_a_dead_or_hung_worker_costs_only_its_task():
   tasks = ["1", "__import__('os')._exit(3)", "2", "1 / 0", "__import__('time').sleep(60)", "3"]
-  results = list(prepare.run_isolated(eval, tasks, workers=2, timeout=2))
+  results = list(encode.run_isolated(eval, tasks, workers=2, timeout=2))
   assert results[:4] == [1, results[1], 2, "ZeroDivisionError: division by zero"]
   assert results[1].startswith("worker died") and results[4].startswith("timed out after 2 s")
   assert results[5] == 3
 
 
 def test_segment_windows():
-  assert prepare.segment_windows(5, 6, 3) == [range(0, 5)]
+  assert encode.segment_windows(5, 6, 3) == [range(0, 5)]
   # Up to max_segments x segment_frames: the whole video, contiguous, no overlap.
-  assert prepare.segment_windows(301, 300, 10) == [range(0, 151), range(151, 301)]
-  assert prepare.segment_windows(1000, 300, 10) == [
+  assert encode.segment_windows(301, 300, 10) == [range(0, 151), range(151, 301)]
+  assert encode.segment_windows(1000, 300, 10) == [
       range(0, 250), range(250, 500), range(500, 750), range(750, 1000)]
-  assert prepare.segment_windows(18, 6, 3) == [range(0, 6), range(6, 12), range(12, 18)]
+  assert encode.segment_windows(18, 6, 3) == [range(0, 6), range(6, 12), range(12, 18)]
   # Longer: max_segments windows, evenly spaced from the first frame to the last.
-  assert prepare.segment_windows(20, 6, 3) == [range(0, 6), range(7, 13), range(14, 20)]
-  windows = prepare.segment_windows(9600, 300, 10)
+  assert encode.segment_windows(20, 6, 3) == [range(0, 6), range(7, 13), range(14, 20)]
+  windows = encode.segment_windows(9600, 300, 10)
   assert [w.start for w in windows][-2:] == [8267, 9300] and windows[-1].stop == 9600
 
 

@@ -12,7 +12,7 @@ back by `stcnn.data.prepared`), one example per *video segment*:
   num_segments  int64  how many segments the video was stored as: a video of up to
                        max_segments x segment_frames frames is stored whole, in contiguous segments
                        of at most `segment_frames` frames; a longer one as `max_segments` evenly
-                       spaced segments of `segment_frames` frames (`prepare.segment_windows`)
+                       spaced segments of `segment_frames` frames (`encode.segment_windows`)
   fps           float32 frame rate of the stored frames
 Records are stored in listing order, a video's segments consecutive. The data set's metadata holds
 class_names, the class hierarchy (or none), frame_size and a fingerprint.

@@ -1,9 +1,9 @@
 """Writing a prepared data set: the TFDS builders (ArrayRecord), the fingerprint and `write()`.
 
 Readers (`ucf101`, `sports1m`, `folder`) turn a source into a `Listing`; `prepare` decodes the
-videos and streams examples to `write()`, which stores them as one of the builders below, exactly
-as the contract in `stcnn/data/__init__.py` says. The rest of the project reads a prepared data set
-back with `stcnn.data.prepared.load()`.
+videos (`stcnn.data.encode`) and streams examples to `write()`, which stores them as one of the
+builders below, exactly as the contract in `stcnn/data/__init__.py` says. The rest of the project
+reads a prepared data set back with `stcnn.data.prepared.load()`.
 
 Layout on disk: `<output>/<builder name>[/<config>]/<version>/` (the *builder dir*, holding
 dataset_info.json, features.json, metadata.json, the ArrayRecord shards and one
@@ -139,7 +139,7 @@ def check_hierarchy(hierarchy: Any, class_names: Sequence[str], where: str) -> d
 # ------------------------------------------------------------- prepare settings and the fingerprint
 @dataclasses.dataclass(frozen=True)
 class Settings:
-  """How videos are turned into records (see `prepare.encode_video`)."""
+  """How videos are turned into records (see `stcnn.data.encode`)."""
   frame_size: int = 200
   segment_frames: int = 300
   max_segments: int = 10

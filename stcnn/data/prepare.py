@@ -8,37 +8,28 @@ r"""Offline preparation: videos → TFDS/ArrayRecord segments of square JPEG fra
   python -m stcnn.data.prepare ... --runner=beam \
       --beam_options="--runner=DirectRunner --direct_num_workers=2"
 
-Each video is decoded (whatever PyAV reads: any resolution, aspect ratio, frame rate), each kept
-frame centre-cropped and resized to frame_size (`video_io.centre_crop_resize`, paper §2) and stored
-as JPEG; `builders.write` streams the segments into ArrayRecord shards (memory stays bounded at
-any data set size). A progress bar counts videos, frames/s and the ETA.
+The pipeline: a reader's listing (`read_listing`: ucf101, sports1m, folder, csv) → each present
+video's segments of square JPEG frames (`stcnn.data.encode`: whatever PyAV reads, any resolution,
+aspect ratio, frame rate) → its records (`encode.video_examples`) → `builders.write`, which streams
+them into ArrayRecord shards (memory stays bounded at any data set size) → the report. A progress
+bar counts videos, frames/s and the ETA.
 
 Runners: `runner="local"` (this process, or `workers` processes) or `runner="beam"` (an Apache
 Beam pipeline, `stcnn.data.prepare_beam`: DirectRunner here, Dataflow / Flink / Spark given their
-options). One video becomes records through one function whichever runner calls it (`encode_task`
-then `video_examples` then `builders.serialize`), and shards are cut by `builders.ShardPlan` from
-the records' sizes in listing order, so both runners write the same records, shards, index,
-metadata and fingerprint, and the same report but for its timings. Paths may be URIs (gs://...;
-`stcnn.fileio`) where the runner can read and write them.
+options). One video becomes records through the same functions whichever runner calls them
+(`encode.encode_task` then `encode.video_examples` then `builders.serialize`), and shards are cut by
+`builders.ShardPlan` from the records' sizes in listing order, so both runners write the same
+records, shards, index, metadata and fingerprint, and the same report but for its timings. Paths
+may be URIs (gs://...; `stcnn.fileio`) where the runner can read and write them.
 
-Decisions [choice]:
-- Segments: a video of T <= max_segments x segment_frames frames is stored whole, as
-  ceil(T / segment_frames) contiguous, non-overlapping segments of (nearly) equal length, at most
-  segment_frames each; a longer one is max_segments segments of segment_frames consecutive frames,
-  starts evenly spaced from 0 to T - segment_frames. Defaults 300 frames (10-12 s) x 10 keep every
-  frame of almost all UCF-101 videos and 3000 frames spread over a Sports-1M video.
-- T is read from the container header (`video_io.probe`; for mkv/webm estimated from duration x
-  rate) before decoding, so only kept frames are converted and encoded; if decoding yields fewer
-  frames than announced, late segments are shortened or dropped (more frames than announced: the
-  extra ones are not kept).
-- Frame rate: kept as is by default (`fps=None`; UCF-101 is 25 fps, YouTube mostly 25-30).
-  `fps=F` resamples by picking the nearest earlier frame (drops or repeats frames); stored fps = F.
-- A video that cannot be opened, decodes with an error, yields 0 frames, kills its worker process
-  (workers > 1: a crash in libav, an OOM kill) or takes longer than `video_timeout` is skipped,
-  counted as unreadable and named with the reason in the report, `prepare_report.json` next to the
-  builder dir (`report_path`; one per UCF-101 split config). A split never stops on a bad video.
-  workers=1 decodes in this process: no protection from crashes and no timeout (the same holds
-  inside each Beam worker).
+Decisions [choice] (segments, frame rate and what makes a video unreadable: `stcnn.data.encode`):
+- A video `encode` gives a reason for (cannot be opened, decodes with an error, yields 0 frames,
+  kills its worker process or takes longer than `video_timeout`) is skipped, counted as unreadable
+  and named with the reason in the report, `prepare_report.json` next to the builder dir
+  (`report_path`; one per UCF-101 split config). A split never stops on a bad video.
+  workers > 1 decodes in that many processes (`encode.run_isolated`), so a crash or a hang costs
+  only its video; workers=1 decodes in this process: no protection from crashes and no timeout
+  (the same holds inside each Beam worker).
 - Resume: a complete data set with the same fingerprint is returned at once; one made from another
   source or settings is never touched (error). Data is written into a hidden
   `.NAME.incomplete-*` sibling and renamed at the end (`stcnn.fileio`), so a failed or killed run
@@ -49,23 +40,18 @@ Decisions [choice]:
 """
 from __future__ import annotations
 
-import collections
-from concurrent import futures
 import contextlib
 import dataclasses
 import functools
-import math
-import multiprocessing
 import os
 import time
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from absl import app, flags, logging
-import numpy as np
 import tqdm
 
 from stcnn import console, fileio
-from stcnn.data import builders, folder, prepared, sports1m, ucf101, video_io
+from stcnn.data import builders, encode, folder, prepared, sports1m, ucf101
 
 DATASETS = ("ucf101", "sports1m", "folder", "csv")
 RUNNERS = ("local", "beam")
@@ -88,121 +74,6 @@ def read_listing(dataset: str, source, *, split: int | None = None,
   if dataset == "sports1m":
     return sports1m.read(source, labels_file=labels_file)
   return folder.read_folder(source) if dataset == "folder" else folder.read_csv(source)
-
-
-# -------------------------------------------------------------- one video → segments of JPEG frames
-def segment_windows(num_frames: int, segment_frames: int, max_segments: int) -> list[range]:
-  """Frame index ranges of a video's segments (see the module docstring)."""
-  if num_frames <= segment_frames:
-    return [range(0, num_frames)]
-  if num_frames <= max_segments * segment_frames:
-    chunks = np.array_split(np.arange(num_frames), math.ceil(num_frames / segment_frames))
-    return [range(int(c[0]), int(c[-1]) + 1) for c in chunks]
-  starts = np.round(np.linspace(0, num_frames - segment_frames, max_segments)).astype(int)
-  return [range(s, s + segment_frames) for s in starts]
-
-
-def encode_video(path, settings: builders.Settings) -> tuple[list[list[bytes]], float]:
-  """(segments of JPEG frames, stored fps) of one video; raises VideoDecodeError."""
-  count, rate = video_io.probe(path)
-  fps = settings.fps or rate
-  step = rate / fps  # source frames per stored frame
-  windows = segment_windows(math.ceil(count / step), settings.segment_frames,
-                            settings.max_segments)
-  if len(windows) == 1:  # Short video: keep up to segment_frames, whatever the count announced.
-    windows = [range(0, settings.segment_frames)]
-  wanted = {}  # source frame index -> [(segment, position)]
-  for k, window in enumerate(windows):
-    for pos, j in enumerate(window):
-      wanted.setdefault(int(j * step + 1e-6), []).append((k, pos))
-  segments = [[None] * len(w) for w in windows]
-  decoded = 0
-  for i, frame in video_io.decode_frames(path, wanted):
-    decoded += 1
-    jpeg = video_io.encode_jpeg(video_io.centre_crop_resize(frame, settings.frame_size),
-                                settings.jpeg_quality)
-    for k, pos in wanted[i]:
-      segments[k][pos] = jpeg
-  if not decoded:
-    raise video_io.VideoDecodeError(f"{path}: decoded 0 frames")
-  segments = [[f for f in seg if f is not None] for seg in segments]
-  return [seg for seg in segments if seg], fps
-
-
-def encode_task(path, settings: builders.Settings) -> tuple[list[list[bytes]], float] | str:
-  """`encode_video`, or the reason it failed: never raises, so one bad video never stops a run.
-  What every runner calls for one video (picklable, for worker processes)."""
-  try:
-    return encode_video(path, settings)
-  except Exception as e:  # pylint: disable=broad-except
-    return str(e) if isinstance(e, video_io.VideoDecodeError) else f"{type(e).__name__}: {e}"
-
-
-def video_examples(item: builders.Item, segments: list[list[bytes]], fps: float) -> list[dict]:
-  """The records (example dicts, one per segment) of a video that `encode_task` encoded."""
-  return [{"video_id": item.video_id, "labels": np.asarray(item.labels, np.int64),
-           "frames": frames, "segment": k, "num_segments": len(segments),
-           "fps": np.float32(fps)} for k, frames in enumerate(segments)]
-
-
-def _kill(pool: futures.ProcessPoolExecutor):
-  """Stops a pool now, busy workers included (Python < 3.14 has no public way)."""
-  for process in list((pool._processes or {}).values()):  # pylint: disable=protected-access
-    process.kill()
-  pool.shutdown(wait=True, cancel_futures=True)
-
-
-def run_isolated(fn: Callable[[Any], Any], tasks: Iterable[Any], workers: int,
-                 timeout: float) -> Iterator[Any]:
-  """fn(task) per task in order, in `workers` processes; a reason string where a task failed.
-
-  A task that raises gives "<Error>: <message>"; one that runs past `timeout` seconds (counted
-  from when all earlier tasks are done) "timed out ..."; one whose process dies "worker died ...".
-  After a crash the tasks that were in flight are run again one at a time, so only the one that
-  kills its worker is lost; the pool is rebuilt and the run goes on. `fn` must be picklable.
-  """
-  queue = collections.deque((task, False) for task in tasks)  # (task, run alone)
-  inflight, pool = collections.deque(), None
-  try:
-    while queue or inflight:
-      # Keep 2 x workers in flight; a task to run alone waits for, and then holds, an empty pool.
-      while queue and len(inflight) < 2 * workers and not (
-          inflight and (inflight[-1][1] or queue[0][1])):
-        task, alone = queue.popleft()
-        if pool is None:
-          pool = futures.ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"))
-        try:
-          inflight.append((task, alone, pool.submit(fn, task)))
-        except futures.BrokenExecutor:  # a worker died since the last submit: handled below
-          queue.appendleft((task, alone))
-          break
-      if not inflight:  # broken before anything was in flight: start a fresh pool
-        _kill(pool)
-        pool = None
-        continue
-      task, alone, future = inflight.popleft()
-      try:
-        yield future.result(timeout=timeout)
-        continue
-      except futures.TimeoutError:
-        yield f"timed out after {timeout:g} s (worker stopped)"
-        again = [(t, a) for t, a, _ in inflight]
-      except futures.BrokenExecutor:  # BrokenProcessPool: a worker died.
-        if alone:
-          yield "worker died (a crash in the decoder or an out-of-memory kill)"
-          again = [(t, a) for t, a, _ in inflight]
-        else:  # Any of those in flight may be the culprit: each runs alone next.
-          again = [(task, True)] + [(t, True) for t, _, _ in inflight]
-      except Exception as e:  # pylint: disable=broad-except
-        yield f"{type(e).__name__}: {e}"
-        continue
-      _kill(pool)
-      pool = None
-      inflight.clear()
-      queue.extendleft(reversed(again))
-  finally:
-    if pool is not None:
-      _kill(pool)
 
 
 # ------------------------------------------------------------ bookkeeping and the example generator
@@ -234,16 +105,16 @@ class SplitStats:
 
 def _examples(split, items, settings, stats: SplitStats, workers, timeout) -> Iterator[dict]:
   present = [it for it in items if it.path]
-  encode = functools.partial(encode_task, settings=settings)
+  encode_path = functools.partial(encode.encode_task, settings=settings)
   paths = [it.path for it in present]
-  results = (run_isolated(encode, paths, workers, timeout) if workers > 1
-             else (encode(path) for path in paths))
+  results = (encode.run_isolated(encode_path, paths, workers, timeout) if workers > 1
+             else (encode_path(path) for path in paths))
   start = time.time()
   with contextlib.closing(results), tqdm.tqdm(total=len(present), desc=f"prepare {split}",
                                               unit="video") as bar:
     for item, result in zip(present, results):
       if not isinstance(result, str):
-        yield from video_examples(item, *result)
+        yield from encode.video_examples(item, *result)
       stats.add(item, result if isinstance(result, str) else [len(seg) for seg in result[0]])
       stats.seconds = time.time() - start
       bar.update(1)

@@ -3,11 +3,11 @@ r"""Offline preparation as an Apache Beam pipeline: `prepare.prepare(..., runner
   python -m stcnn.data.prepare --dataset=ucf101 --source=~/data/UCF101 --output=~/data/ucf101_s1 \
       --runner=beam --beam_options="--runner=DirectRunner --direct_num_workers=2"
 
-Only the orchestration is Beam's. What a video becomes is `prepare`'s (`prepare.encode_task`, then
-`prepare.video_examples`, then `builders.serialize` / `builders.index_entry`), and shards are cut by
-`builders.ShardPlan` over the records' sizes in listing order, so a Beam run writes what the local
-runner writes: the same records (byte for byte), shards, index, metadata and fingerprint, and the
-same `prepare_report.json` but for its timings.
+Only the orchestration is Beam's. What a video becomes is `stcnn.data.encode`'s, as for the local
+runner (`encode.encode_task`, then `encode.video_examples`, then `builders.serialize` /
+`builders.index_entry`), and shards are cut by `builders.ShardPlan` over the records' sizes in
+listing order, so a Beam run writes what the local runner writes: the same records (byte for byte),
+shards, index, metadata and fingerprint, and the same `prepare_report.json` but for its timings.
 
 The pipeline, run while the data set sits in its temporary sibling dir (`builders.publishing`):
   task files (one JSON line per present video: split, position in the split's listing, item;
@@ -31,8 +31,8 @@ Decisions [choice]:
 - workers = 1 decodes in the Beam worker: a failing video is counted and named, but a decoder crash
   fails its bundle (the runner retries it, then fails the job). workers > 1 decodes batches of
   `ISOLATED_BATCH` x workers videos in that many child processes of the Beam worker, started per
-  batch (`prepare.run_isolated`), so a crash or a hang (`video_timeout`) costs only its video, as
-  with the local runner.
+  batch (`stcnn.data.encode.run_isolated`), so a crash or a hang (`video_timeout`) costs only its
+  video, as with the local runner.
 - No options: the DirectRunner. Workers need stcnn and its dependencies installed (Dataflow:
   `--setup_file=./setup.py`, or a custom container). Source and output are then URIs every worker
   can read and write (gs://...; `stcnn.fileio`).
@@ -55,6 +55,7 @@ except ImportError as e:
 
 from stcnn import fileio
 from stcnn.data import builders, prepare
+from stcnn.data import encode as encode_lib  # `encode` is this module's step below
 
 TASKS_FILE = ".beam-tasks-{:05d}.jsonl"
 TASKS_PER_FILE = 1000  # [choice] the pipeline graph holds only the task files' names
@@ -69,24 +70,24 @@ def _item(task: Mapping[str, Any]) -> builders.Item:
 
 
 def _encoded(task: dict, result) -> dict:
-  """A task with its `prepare.encode_task` result: records [(bytes, index entry)], or a reason."""
+  """A task with its `encode_lib.encode_task` result: records [(bytes, index entry)] or a reason."""
   if isinstance(result, str):
     return {**task, "reason": result, "records": []}
-  examples = prepare.video_examples(_item(task), *result)
+  examples = encode_lib.video_examples(_item(task), *result)
   return {**task, "reason": None,
           "records": [(builders.serialize(e), builders.index_entry(e)) for e in examples]}
 
 
 def encode(task: dict, settings: builders.Settings) -> dict:
   """One video, decoded in this process."""
-  return _encoded(task, prepare.encode_task(task["path"], settings))
+  return _encoded(task, encode_lib.encode_task(task["path"], settings))
 
 
 def encode_isolated(tasks: list[dict], settings: builders.Settings, workers: int,
                     timeout: float) -> Iterator[dict]:
-  """A batch of videos, decoded in `workers` child processes (`prepare.run_isolated`)."""
-  results = prepare.run_isolated(functools.partial(prepare.encode_task, settings=settings),
-                                 [t["path"] for t in tasks], workers, timeout)
+  """A batch of videos, decoded in `workers` child processes (`encode_lib.run_isolated`)."""
+  results = encode_lib.run_isolated(functools.partial(encode_lib.encode_task, settings=settings),
+                                    [t["path"] for t in tasks], workers, timeout)
   for task, result in zip(tasks, results):
     yield _encoded(task, result)
 

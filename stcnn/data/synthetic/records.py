@@ -5,7 +5,7 @@
 every planned video's kept frames are rendered (`render.iter_frames`), centre-cropped and resized
 to frame_size (`video_io.centre_crop_resize`: nothing to do when the rendered size is frame_size, as
 for every preset's own config), JPEG-encoded (`video_io.encode_jpeg`, settings.jpeg_quality) and cut
-into segments exactly as `prepare.encode_video` cuts a decoded video (`stored_frames`), then stored
+into segments exactly as `encode.encode_video` cuts a decoded video (`stored_frames`), then stored
 by `prepare.write_prepared`: the same builder, features, records order, index, metadata, counts and
 prepare_report.json, so `stcnn.data.prepared.load` and everything after it see an ordinary prepared
 data set.
@@ -42,7 +42,7 @@ import numpy as np
 import tqdm
 
 from stcnn import fileio
-from stcnn.data import video_io
+from stcnn.data import encode, video_io
 from stcnn.data.synthetic import planning, presets, render, taxonomy
 
 if TYPE_CHECKING:
@@ -68,12 +68,11 @@ def default_workers(num_videos: int) -> int:
 def stored_frames(num_frames: int, rate: float,
                    settings: builders.Settings) -> tuple[list[list[int]], float]:
   """(per segment, the source frame indices it stores; stored fps) of a video of num_frames frames
-  at `rate` fps: `prepare.encode_video`'s choice for a video whose header count is exact."""
-  from stcnn.data import prepare  # pylint: disable=import-outside-toplevel
+  at `rate` fps: `encode.encode_video`'s choice for a video whose header count is exact."""
   fps = settings.fps or rate
   step = rate / fps  # source frames per stored frame
-  windows = prepare.segment_windows(math.ceil(num_frames / step), settings.segment_frames,
-                                    settings.max_segments)
+  windows = encode.segment_windows(math.ceil(num_frames / step), settings.segment_frames,
+                                   settings.max_segments)
   if len(windows) == 1:  # encode_video keeps up to segment_frames of a short video
     windows = [range(0, settings.segment_frames)]
   segments = [[i for i in (int(j * step + 1e-6) for j in window) if i < num_frames]
