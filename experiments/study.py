@@ -22,9 +22,9 @@ on slow fusion, seed 0) learns slower here, validation video hit@1 at step 500 /
 cover splits 1, 2, 3; Table 3 averages over both); evaluated once, at the end (the transfer configs
 watch the test split for the lr plateau; one evaluation keeps the test split from steering the
 schedule), on 24 test videos, then the full test pass (50 clips × 4 views, UCF-101's [paper]).
-Wall time on 2 cores: slow fusion trains at ~125 clips/s in the trainer (6,000 steps: ~26 min
-with its validations), the other six networks take ~45 min together: ~70 min of Table 1 per
-seed, ~3.5 h for 3 seeds, plus ~15 min of transfer per seed; `steps=3000` about halves Table 1.
+Wall time on 2 cores (measured, seed 0, experiments/RESULTS.md): Table 1 1 h 37 min (slow fusion
+32 min at ~126 clips/s, early and late 16 and 14, the single-frame networks 6–12 each), transfer
+4 × 3.5 min: ≈ 1 h 50 min a seed, ≈ 5.5 h for 3 seeds.
 """
 import ml_collections
 
