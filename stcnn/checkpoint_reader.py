@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import os
 
+from absl import flags
 import grain
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+
+def define_workdir_flags() -> None:
+  """--workdir and --checkpoint=best|latest|STEP: the flags of every CLI that reads a finished
+  run (evaluate, predict, export, visualize)."""
+  flags.DEFINE_string("workdir", None, "A training workdir (holds config.json, checkpoints/).")
+  flags.DEFINE_string("checkpoint", "best", "best | latest | a step number.")
+  flags.register_validator(
+      "checkpoint", lambda v: v in ("best", "latest") or v.isdigit(),
+      message="--checkpoint must be best, latest or a step number (e.g. --checkpoint=1500)")
+
 
 NOT_VALIDATED = {"val_error": float("inf")}  # a checkpoint saved between validations: never best
 

@@ -21,7 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from stcnn import console, fileio, metrics, models, parallel
+from stcnn import checkpoint_reader, console, fileio, metrics, models, parallel
 
 
 class Evaluator:
@@ -188,12 +188,8 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("workdir", None, "A training workdir (holds config.json, checkpoints/).")
+  checkpoint_reader.define_workdir_flags()
   flags.DEFINE_string("split", "test", "Which split to evaluate.")
-  flags.DEFINE_string("checkpoint", "best", "best | latest | a step number.")
-  flags.register_validator(
-      "checkpoint", lambda v: v in ("best", "latest") or v.isdigit(),
-      message="--checkpoint must be best, latest or a step number (e.g. --checkpoint=1500)")
   flags.DEFINE_integer("clips_per_video", 0, "Clips a video (0: the config's; paper 20, UCF 50).")
   flags.DEFINE_integer("views", 0, "Views a clip (0: the config's; paper 4).")
   flags.mark_flags_as_required(["workdir"])
@@ -202,7 +198,7 @@ def define_flags():
 def main(argv):
   console.quiet_libraries()
   del argv
-  from stcnn import checkpoint_reader, config_check
+  from stcnn import config_check
   from stcnn.data import datasets
   from stcnn.writers import MetricWriter
   workdir = os.path.abspath(FLAGS.workdir)

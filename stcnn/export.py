@@ -37,7 +37,7 @@ from absl import app, flags, logging
 import jax
 import jax.numpy as jnp
 
-from stcnn import console, fileio
+from stcnn import checkpoint_reader, console, fileio
 from stcnn.predictor import Predictor
 
 FORMATS = ("stablehlo", "onnx")
@@ -169,16 +169,12 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("workdir", None, "A training workdir (holds config.json, checkpoints/).")
+  checkpoint_reader.define_workdir_flags()
   flags.DEFINE_string("out", None, "Where to write the network (PATH.json beside it).")
   flags.DEFINE_enum("format", "stablehlo", FORMATS, "stablehlo (jax.export) | onnx (jax2onnx).")
   flags.DEFINE_string("batch", "dynamic", "Batch size of the input: N, or dynamic (any).")
   flags.register_validator("batch", lambda v: v == "dynamic" or (v.isdigit() and int(v) > 0),
                            message="--batch must be a positive integer or dynamic")
-  flags.DEFINE_string("checkpoint", "best", "best | latest | a step number.")
-  flags.register_validator(
-      "checkpoint", lambda v: v in ("best", "latest") or v.isdigit(),
-      message="--checkpoint must be best, latest or a step number (e.g. --checkpoint=1500)")
   flags.DEFINE_list("platforms", ["cpu", "cuda"], "StableHLO: platforms to lower for.")
   flags.mark_flags_as_required(["workdir", "out"])
 

@@ -17,7 +17,7 @@ import sys
 
 from absl import app, flags, logging
 
-from stcnn import console, fileio
+from stcnn import checkpoint_reader, console, fileio
 from stcnn.data import transforms, video_io
 from stcnn.predictor import Predictor
 
@@ -90,11 +90,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("workdir", None, "A training workdir (holds config.json, checkpoints/).")
-  flags.DEFINE_string("checkpoint", "best", "best | latest | a step number.")
-  flags.register_validator(
-      "checkpoint", lambda v: v in ("best", "latest") or v.isdigit(),
-      message="--checkpoint must be best, latest or a step number (e.g. --checkpoint=1500)")
+  checkpoint_reader.define_workdir_flags()
   flags.DEFINE_bool("json", False, "One JSON object a video (machines) instead of text.")
   flags.DEFINE_bool("timeline", False, "Per-clip predictions over time, and a PNG of them a "
                     "video (<video file name>.timeline.png beside --out, else in the current "

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Sequence
 from absl import app, flags
 import numpy as np
 
-from stcnn import console, evaluate, figures, metrics, models, writers
+from stcnn import checkpoint_reader, console, evaluate, figures, metrics, models, writers
 
 if TYPE_CHECKING:
   from stcnn.data import pipeline
@@ -261,12 +261,8 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-  flags.DEFINE_string("workdir", None, "A training workdir (holds config.json, checkpoints/).")
+  checkpoint_reader.define_workdir_flags()
   flags.DEFINE_string("out", None, "Folder of the PNGs (default <workdir>/plots).")
-  flags.DEFINE_string("checkpoint", "best", "best | latest | a step number.")
-  flags.register_validator(
-      "checkpoint", lambda v: v in ("best", "latest") or v.isdigit(),
-      message="--checkpoint must be best, latest or a step number (e.g. --checkpoint=1500)")
   flags.DEFINE_string("split", None, "The split evaluated (default config.data.test_split).")
   flags.DEFINE_integer("max_videos", 0, "Evaluate only the split's first N videos (0: all).",
                        lower_bound=0)
