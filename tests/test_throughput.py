@@ -55,18 +55,21 @@ def test_slow_input_is_input_bound():
 def test_slow_step_is_compute_bound_and_counted_when_executed():
   state, batch = jnp.zeros((4,)), np.ones((BATCH, 4), np.float32)
   jax.block_until_ready(_slow_step(state, batch))
-  t0 = time.perf_counter()
-  for _ in range(3):  # the executed rate, one blocked step at a time
+  times = []
+  for _ in range(5):  # one blocked step at a time; the fastest is the least disturbed by other work
+    t0 = time.perf_counter()
     state, _ = jax.block_until_ready(_slow_step(state, batch))
-  executed = 3 * BATCH / (time.perf_counter() - t0)
+    times.append(time.perf_counter() - t0)
+  best = BATCH / min(times)  # clips/s the machine can execute at best
   t0 = time.perf_counter()
   for _ in range(3):
     state, _ = _slow_step(state, batch)
   dispatched = 3 * BATCH / (time.perf_counter() - t0)
   jax.block_until_ready(state)
-  assert dispatched > 5 * executed  # what a timer around the dispatch alone would report
+  assert dispatched > 5 * best  # what a timer around the dispatch alone would report
   r = _run(_fast_iterator(), _slow_step)
-  assert 0.5 * executed < r["clips_per_sec"] < 1.5 * executed, (r, executed)
+  # Executed work cannot beat the best blocked step; a shared CI machine may make it slower.
+  assert 0.3 * best < r["clips_per_sec"] < 1.2 * best, (r, best, times)
   assert r["input_idle_fraction"] < 0.2, r
 
 
