@@ -11,8 +11,8 @@ Speed on XLA:CPU. Every fast path keeps the plain formulation as a reference (`c
 same function (to float rounding) with the same parameters, and tests/test_layers.py checks values
 and gradients against the references. Measured on 2 threads (training step, forward + backward):
 - conv1 of the per-frame towers at small width (11×11 stride 3, 3 → 24 channels) as
-  space-to-depth (`conv_s2d`): XLA:CPU's convolution is slow with 3 input channels and stride 3
-  on small images; `conv_impl_for` says where each formulation wins;
+  space-to-depth and matmuls (`conv_s2d`): XLA:CPU's convolution is slow with 3 input channels
+  and stride 3 on small images; `conv_impl_for` says where each formulation wins;
 - 2×2 max pooling as a max over the four strided sub-grids with a hand-written gradient
   (`max_pool`): XLA:CPU's `select_and_scatter` (the gradient of `reduce_window` max) is slow.
   The gradient goes to the first maximum of each window in row-major order, like
@@ -133,9 +133,10 @@ def conv_im2col(x, w, stride: int):
 
 
 def conv_s2d(x, w, stride: int):
-  """`conv_reference` as space-to-depth: the padded input cut into stride×stride blocks stacked on
-  channels, the kernel zero-padded to a multiple of the stride and cut the same way; then a stride-1
-  VALID conv with ceil(f/s)² taps on s²·C channels."""
+  """`conv_reference` as space-to-depth and matmuls: the padded input cut into stride×stride
+  blocks stacked on channels (s²·C), the kernel zero-padded to kb = ceil(f/s) blocks a side and
+  cut the same way; that leaves a stride-1 VALID conv with kb×kb taps, computed per kernel block
+  row: the kb column taps concatenated on channels (kb·s²·C) and one matmul, the kb rows summed."""
   n, h, wd, c = x.shape
   f, _, _, d = w.shape
   s = stride
@@ -147,8 +148,9 @@ def conv_s2d(x, w, stride: int):
   xb = xp.reshape(n, hp // s, s, wp // s, s, c).transpose(0, 1, 3, 2, 4, 5)
   xb = xb.reshape(n, hp // s, wp // s, s * s * c)
   wb = jnp.pad(w, ((0, kb * s - f), (0, kb * s - f), (0, 0), (0, 0)))
-  wb = wb.reshape(kb, s, kb, s, c, d).transpose(0, 2, 1, 3, 4, 5).reshape(kb, kb, s * s * c, d)
-  return jax.lax.conv_general_dilated(xb, wb, (1, 1), "VALID", dimension_numbers=_DN)
+  wb = wb.reshape(kb, s, kb, s, c, d).transpose(0, 2, 1, 3, 4, 5).reshape(kb, kb * s * s * c, d)
+  rows = jnp.concatenate([xb[:, :, j:j + ow] for j in range(kb)], axis=-1)
+  return sum(jnp.einsum("nhwc,cd->nhwd", rows[:, i:i + oh], wb[i]) for i in range(kb))
 
 
 CONV_IMPLS = {"reference": conv_reference, "im2col": conv_im2col, "s2d": conv_s2d}
@@ -157,10 +159,11 @@ CONV_IMPLS = {"reference": conv_reference, "im2col": conv_im2col, "s2d": conv_s2
 def conv_impl_for(stride: int, in_channels: int, features: int) -> str:
   """The fastest formulation measured for a layer shape on XLA:CPU (forward + kernel gradient).
 
-  Space-to-depth wins only for a strided conv on few channels with few filters: conv1 of the
-  per-frame towers at width 0.25 (3 → 24, 11×11 stride 3: 54² 1.8×, 28² 4×). With more input
-  channels (early/slow fusion's kt·3: 12, 30) or more filters (96 at full width, 170²) both
-  space-to-depth and im2col are 1.1-7× slower than XLA's convolution; so are stride-1 convs.
+  Space-to-depth wins for a strided conv on few channels with few filters: conv1 of the
+  per-frame towers at width 0.25 (3 → 24, 11×11 stride 3; batch 64, 2 threads: 64² reference
+  174 ms, `conv_s2d` 51, im2col 60; 32² 31, 5.8, 5.7). With more input channels (early/slow
+  fusion's kt·3: 12, 30) or more filters (96 at full width: 170² reference 305 ms, `conv_s2d` 401,
+  im2col 299) the matmul formulations lose to XLA's convolution or tie it; so do stride-1 convs.
   """
   if stride > 1 and in_channels * stride * stride <= 27 and features <= 32:
     return "s2d"
