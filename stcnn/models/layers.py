@@ -12,7 +12,9 @@ same function (to float rounding) with the same parameters, and tests/test_layer
 and gradients against the references. Measured on 2 threads (training step, forward + backward):
 - conv1 of the per-frame towers at small width (11×11 stride 3, 3 → 24 channels) as
   space-to-depth and matmuls (`conv_s2d`): XLA:CPU's convolution is slow with 3 input channels
-  and stride 3 on small images; `conv_impl_for` says where each formulation wins;
+  and stride 3 on small images;
+- the stride-1 convs whose kernel spans the whole map (multires conv2-5 at the `cpu` size) as
+  im2col (`conv_im2col`); `conv_impl_for` says where each formulation wins;
 - 2×2 max pooling as a max over the four strided sub-grids with a hand-written gradient
   (`max_pool`): XLA:CPU's `select_and_scatter` (the gradient of `reduce_window` max) is slow.
   The gradient goes to the first maximum of each window in row-major order, like
@@ -156,23 +158,36 @@ def conv_s2d(x, w, stride: int):
 CONV_IMPLS = {"reference": conv_reference, "im2col": conv_im2col, "s2d": conv_s2d}
 
 
-def conv_impl_for(stride: int, in_channels: int, features: int) -> str:
-  """The fastest formulation measured for a layer shape on XLA:CPU (forward + kernel gradient).
+def conv_impl_for(stride: int, in_channels: int, features: int, size: int = 0,
+                  kernel: int = 0) -> str:
+  """The fastest formulation measured on XLA:CPU for a layer shape (`size`: the input's larger
+  spatial side); other backends get XLA's convolution (cuDNN, the TPU's convolution units).
 
-  Space-to-depth wins for a strided conv on few channels with few filters: conv1 of the
-  per-frame towers at width 0.25 (3 → 24, 11×11 stride 3; batch 64, 2 threads: 64² reference
-  174 ms, `conv_s2d` 51, im2col 60; 32² 31, 5.8, 5.7). With more input channels (early/slow
-  fusion's kt·3: 12, 30) or more filters (96 at full width: 170² reference 305 ms, `conv_s2d` 401,
-  im2col 299) the matmul formulations lose to XLA's convolution or tie it; so do stride-1 convs.
+  Measured on 2 threads, forward + gradients, batch 32-64:
+  - Space-to-depth wins for a strided conv on few channels with few filters: conv1 of the
+    per-frame towers at width 0.25 (3 → 24, 11×11 stride 3; batch 64: 64² reference 174 ms,
+    `conv_s2d` 51, im2col 60; 32² 31, 5.8, 5.7). With more input channels (early/slow fusion's
+    kt·3: 12, 30) or more filters (96 at full width: 170² reference 305 ms, `conv_s2d` 401,
+    im2col 299) the matmul formulations lose to XLA's convolution or tie it.
+  - im2col wins for stride-1 convs whose kernel spans the whole map, where most taps fall on
+    padding: at 2² with 3×3 kernels (conv3-5 of the multires streams at the `cpu` size)
+    0.5-0.6 ms against XLA's 2.9-3.6 (batch 32); 5² with 5×5 (multires conv2) 1.7 against 2.1.
+    The multires training step at 56² runs 2× faster, multires slow fusion 1.2×. On maps larger than the kernel (4²
+    with 3×3: conv3-5 of single-frame, early, late) the two are within 25% of each other and
+    the training steps are no faster with im2col, so XLA's convolution stays there.
   """
+  if jax.default_backend() != "cpu":
+    return "reference"
   if stride > 1 and in_channels * stride * stride <= 27 and features <= 32:
     return "s2d"
+  if stride == 1 and 0 < size <= kernel:
+    return "im2col"
   return "reference"
 
 
 def conv2d(x, w, stride: int, impl: str | None = None):
   """2-D SAME conv (N, H, W, C) × (f, f, C, d), with the formulation `impl` (default: measured)."""
-  impl = impl or conv_impl_for(stride, w.shape[2], w.shape[3])
+  impl = impl or conv_impl_for(stride, w.shape[2], w.shape[3], max(x.shape[1:3]), w.shape[0])
   return CONV_IMPLS[impl](x, w, stride)
 
 
