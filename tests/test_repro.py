@@ -163,7 +163,9 @@ def test_verdicts():
   assert analysis.greater([0.5, 0.52], [0.6, 0.61])[0] == analysis.FAILS
   assert analysis.greater([0.5, 0.6], [0.52, 0.61])[0] == analysis.INCONCLUSIVE
   assert analysis.greater([0.6], [0.5])[0] == analysis.HOLDS + " (1 seed)"
-  assert analysis.matches([0.5, 0.6], [0.52, 0.58])[0] == analysis.HOLDS
+  assert analysis.no_worse([0.5, 0.6], [0.52, 0.58])[0] == analysis.HOLDS  # within the spread
+  assert analysis.no_worse([0.6, 0.62], [0.5, 0.51])[0] == analysis.HOLDS  # better
+  assert analysis.no_worse([0.5, 0.51], [0.6, 0.62])[0] == analysis.FAILS
   assert analysis.greater([], [0.5])[0] == "not measured"
   assert analysis.combine(analysis.HOLDS, analysis.INCONCLUSIVE) == analysis.INCONCLUSIVE
   assert analysis.combine(analysis.HOLDS, analysis.FAILS) == analysis.FAILS

@@ -172,9 +172,9 @@ def conv_impl_for(stride: int, in_channels: int, features: int, size: int = 0,
   - im2col wins for stride-1 convs whose kernel spans the whole map, where most taps fall on
     padding: at 2² with 3×3 kernels (conv3-5 of the multires streams at the `cpu` size)
     0.5-0.6 ms against XLA's 2.9-3.6 (batch 32); 5² with 5×5 (multires conv2) 1.7 against 2.1.
-    The multires training step at 56² runs 2× faster, multires slow fusion 1.2×. On maps larger than the kernel (4²
-    with 3×3: conv3-5 of single-frame, early, late) the two are within 25% of each other and
-    the training steps are no faster with im2col, so XLA's convolution stays there.
+    The multires training step at 56² runs 2× faster, multires slow fusion 1.2×. On maps larger
+    than the kernel (4² with 3×3: conv3-5 of single-frame, early, late) the two are within 25%
+    of each other and the training steps are no faster with im2col, so XLA's convolution stays.
   """
   if jax.default_backend() != "cpu":
     return "reference"

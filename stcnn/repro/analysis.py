@@ -8,8 +8,9 @@ when the prediction is the true leaf, counted among the videos whose look is rig
 Verdicts on the paper's claims compare means over seeds against the seed spread: with
 d = mean(a) − mean(b) and s = sqrt(std(a)² + std(b)²) (population std over seeds), "a > b"
 holds when d > s, does not hold when d < −s, and is inconclusive (within seed spread) otherwise;
-"a matches b" holds when |d| ≤ s. With one seed there is no spread (s = 0): the verdict then
-only says which mean is larger and is marked "(1 seed)".
+"a is no worse than b" holds when d ≥ −s (the paper's "similar accuracy" for multires, which
+it found slightly better). With one seed there is no spread (s = 0): the verdict then only says
+which mean is larger and is marked "(1 seed)".
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ import numpy as np
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive (within seed spread)"
 VERDICT_RULE = ("Verdicts: with d = the difference of the means over seeds and s = sqrt(std_a² + "
                 "std_b²) (population std over seeds), \"a > b\" holds when d > s, does not hold "
-                "when d < −s, and is inconclusive (within seed spread) otherwise; \"a matches b\" "
-                "holds when |d| ≤ s. With one seed there is no spread: the verdict only says which "
-                "mean is larger, marked (1 seed).")
+                "when d < −s, and is inconclusive (within seed spread) otherwise; \"a is no worse "
+                "than b\" holds when d ≥ −s. With one seed there is no spread: the verdict only "
+                "says which mean is larger, marked (1 seed).")
 
 
 def sibling_of(siblings: Sequence[Sequence[int]], num_classes: int) -> np.ndarray:
@@ -117,15 +118,15 @@ def greater(a, b) -> tuple[str, float, float]:
   return verdict + one, d, s
 
 
-def matches(a, b) -> tuple[str, float, float]:
-  """Verdict on "a matches b within the seed spread" (|d| ≤ s)."""
+def no_worse(a, b) -> tuple[str, float, float]:
+  """Verdict on "a is no worse than b beyond the seed spread" (d ≥ −s)."""
   (ma, sa, na), (mb, sb, nb) = mean_std(a), mean_std(b)
   if not na or not nb:
     return "not measured", math.nan, math.nan
   d, s = ma - mb, math.hypot(sa, sb)
   if min(na, nb) < 2:
     return "inconclusive (1 seed: no spread)", d, s
-  return (HOLDS if abs(d) <= s else FAILS), d, s
+  return (HOLDS if d >= -s else FAILS), d, s
 
 
 def combine(*verdicts: str) -> str:
