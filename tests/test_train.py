@@ -186,12 +186,19 @@ def test_two_processes_train_together(tmp_path, cache_dir):
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def finetune_source(tmp_path_factory, cache_dir):
+  """A tiny run trained 2 steps, the pre-trained network of every fine-tuning case."""
+  src = tmp_path_factory.mktemp("finetune") / "src"
+  train.train_and_evaluate(tiny_config(cache_dir, total_steps=2, eval_every=2), str(src))
+  return src
+
+
 @pytest.mark.parametrize("finetune,trained", [("top", {"head"}), ("top3", {"fc1", "fc2", "head"}),
                                               ("all", None)])
-def test_finetune_changes_only_its_layers(tmp_path, cache_dir, finetune, trained):
-  src = tmp_path / "src"
-  if not (src / "checkpoints").exists():
-    train.train_and_evaluate(tiny_config(cache_dir, total_steps=2, eval_every=2), str(src))
+def test_finetune_changes_only_its_layers(tmp_path, cache_dir, finetune_source, finetune,
+                                          trained):
+  src = finetune_source
   pre, _ = checkpoint_reader.load_params(str(src))
   cfg = tiny_config(cache_dir, total_steps=3, eval_every=3, init_from=str(src),
                     finetune=finetune)
