@@ -75,7 +75,8 @@ def test_stack_time_matches_reference(t, kt, st):
   np.testing.assert_array_equal(layers.stack_time(x, kt, st), want)
 
 
-@pytest.mark.parametrize("impl", [None, "s2d"])  # im2col ≡ reference: test_conv_formulations...
+# im2col against the reference conv: test_conv_formulations_match_reference.
+@pytest.mark.parametrize("impl", [None, "s2d"])
 @pytest.mark.parametrize("t,kt,st,f,s,size", [(10, 4, 2, 11, 3, 20), (4, 2, 2, 5, 1, 9),
                                               (10, 10, 1, 11, 3, 17), (2, 1, 1, 11, 3, 28)])
 def test_temporal_conv_is_a_3d_conv(impl, t, kt, st, f, s, size):

@@ -158,8 +158,7 @@ def conv_s2d(x, w, stride: int):
 CONV_IMPLS = {"reference": conv_reference, "im2col": conv_im2col, "s2d": conv_s2d}
 
 
-def conv_impl_for(stride: int, in_channels: int, features: int, size: int = 0,
-                  kernel: int = 0) -> str:
+def conv_impl_for(stride: int, in_channels: int, features: int, size: int, kernel: int) -> str:
   """The fastest formulation measured on XLA:CPU for a layer shape (`size`: the input's larger
   spatial side); other backends get XLA's convolution (cuDNN, the TPU's convolution units).
 
@@ -180,7 +179,7 @@ def conv_impl_for(stride: int, in_channels: int, features: int, size: int = 0,
     return "reference"
   if stride > 1 and in_channels * stride * stride <= 27 and features <= 32:
     return "s2d"
-  if stride == 1 and 0 < size <= kernel:
+  if stride == 1 and size <= kernel:
     return "im2col"
   return "reference"
 
