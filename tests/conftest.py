@@ -1,12 +1,27 @@
-"""Shared fixtures. Grain reads absl flags in its workers (google/grain#1355): parse them once."""
+"""Shared fixtures. Grain reads absl flags in its workers (google/grain#1355): parse them once.
+
+Every compiled program is kept in JAX's persistent compilation cache, in a directory made for this
+session, so the many tests (and their subprocesses, through the environment) that compile the same
+step of the same tiny network compile it once. Set before JAX is imported; removed at exit.
+"""
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 
 from absl import flags
 import pytest
 
 if not flags.FLAGS.is_parsed():
   flags.FLAGS(sys.argv[:1])
+
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _jax_cache = tempfile.mkdtemp(prefix="stcnn-test-jax-cache-")
+  atexit.register(shutil.rmtree, _jax_cache, ignore_errors=True)
+  os.environ.update(JAX_COMPILATION_CACHE_DIR=_jax_cache,
+                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 # Plain helpers live in tests/helpers.py; tests/scripts/ holds the subprocesses' scripts, not tests.
 collect_ignore = ["scripts"]

@@ -1,7 +1,8 @@
 """Plain helpers shared by the test modules (and the scripts under tests/scripts/).
 
-Configs: `ROOT`, `load_config`, `tiny_config`; checkpoints: `params_hash`; the in-memory pipeline
-source of small position-coded JPEG frames: `make_record`, `make_index`, `decode`. Frame t of
+Configs: `ROOT`, `load_config`, `tiny_config`; arrays: `normal`, `init`; checkpoints:
+`params_hash`; the in-memory pipeline source of small position-coded JPEG frames: `make_record`,
+`make_index`, `decode`. Frame t of
 every record has R = 8·y, G = 8·x, B = 6·t, so a decoded (mean-added) clip tells its crop offset,
 flip and frame indices. Small video files for the readers and `prepare`: `ramp`, `write_videos`.
 """
@@ -20,6 +21,19 @@ from stcnn import checkpoint_reader
 from stcnn.data import video_index, video_io
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ------------------------------------------------------------------------------------------ arrays
+# XLA:CPU takes 0.4-2 s to compile `jax.random.normal` for each new shape, and an eager
+# `module.init` compiles one per parameter plus every op: inputs come from NumPy, inits are jitted.
+def normal(shape, seed=0, scale=1.0):
+  """A float32 array of N(0, scale²) samples from NumPy's generator `seed`."""
+  return jax.numpy.asarray(np.random.default_rng(seed).standard_normal(shape, np.float32) * scale)
+
+
+def init(module, *args, seed=0, **kwargs):
+  """`module.init(jax.random.key(seed), *args, **kwargs)`, as one compiled program."""
+  return jax.jit(lambda *a: module.init(jax.random.key(seed), *a, **kwargs))(*args)
 
 
 # ----------------------------------------------------------------------------------------- configs

@@ -7,6 +7,7 @@ import pytest
 
 from stcnn.models import layers
 from stcnn.models.fusion import VideoNet
+from tests import helpers
 
 RTOL = 1e-5
 
@@ -21,7 +22,7 @@ def close(got, want, rtol=RTOL):
 
 
 def normal(seed, shape, scale=1.0):
-  return scale * jax.random.normal(jax.random.key(seed), shape, jnp.float32)
+  return helpers.normal(shape, seed, scale)
 
 
 def value_and_grads(f, *args):
@@ -82,7 +83,7 @@ def test_stack_time_matches_reference(t, kt, st):
 def test_temporal_conv_is_a_3d_conv(impl, t, kt, st, f, s, size):
   x = normal(0, (2, t, size, size, 3))
   conv = layers.TemporalConv(5, f, s, kt, st, impl=impl)
-  p = conv.init(jax.random.key(1), x)["params"]
+  p = helpers.init(conv, x, seed=1)["params"]
 
   def conv3d(p, x):  # the true 3-D conv, VALID in time, SAME in space
     w = p["conv"]["kernel"].reshape(f, f, kt, 3, 5).transpose(2, 0, 1, 3, 4)
@@ -105,8 +106,8 @@ def test_conv_params_are_nn_conv_params():
     def __call__(self, x):
       return nn.Conv(7, (5, 5), (2, 2), padding="SAME", name="conv")(layers.fold_time(x))
 
-  want = Old().init(jax.random.key(3), x)
-  got = layers.TemporalConv(7, 5, 2).init(jax.random.key(3), x)
+  want = helpers.init(Old(), x, seed=3)
+  got = helpers.init(layers.TemporalConv(7, 5, 2), x, seed=3)
   assert jax.tree.map(jnp.shape, got) == jax.tree.map(jnp.shape, want)
   for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
     np.testing.assert_array_equal(g, w)
@@ -137,7 +138,7 @@ def test_tower_matches_reference_formulation(fusion, size, last_pool):
   model = VideoNet(3, fusion=fusion)
   x = normal(0, (2, model.num_frames, size, size, 3), 50.0)
   tower = layers.Tower(0.125, temporal, last_pool)
-  p = tower.init(jax.random.key(1), x)["params"]
+  p = helpers.init(tower, x, seed=1)["params"]
   p = jax.tree.map(lambda a: a + 0.01 * normal(5, a.shape), p)  # non-zero biases
   got = value_and_grads(lambda p, x: tower.apply({"params": p}, x), p, x)
   want = value_and_grads(lambda p, x: reference_tower(p, x, temporal, last_pool, 0.125), p, x)

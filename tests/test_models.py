@@ -10,7 +10,7 @@ import pytest
 from stcnn import models
 from stcnn.models import heads, layers
 from stcnn.models.fusion import VideoNet
-from tests.helpers import ROOT, load_config
+from tests.helpers import ROOT, init, load_config, normal
 
 CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
                  if os.path.basename(p) not in ("__init__.py", "common.py"))
@@ -99,8 +99,8 @@ def test_width_multiplier_and_small_inputs():
 # -------------------------------------------------------------------------- what each net can see
 def small(fusion, streams="full"):
   m = VideoNet(5, fusion=fusion, streams=streams, width=0.125, dropout=0.0)
-  v = jax.random.normal(jax.random.key(1), (2, 16, 32, 32, 3)) * 50
-  params = m.init(jax.random.key(0), v)
+  v = normal((2, 16, 32, 32, 3), seed=1, scale=50)
+  params = init(m, v)
   return jax.jit(lambda x: m.apply(params, x)), v
 
 
@@ -109,7 +109,7 @@ def small(fusion, streams="full"):
 def test_frames_read(fusion, reads):
   f, v = small(fusion)
   base = f(v)
-  noise = jax.random.normal(jax.random.key(2), v.shape[2:]) * 100
+  noise = normal(v.shape[2:], seed=2, scale=100)
   for t in range(16):
     changed = not np.allclose(f(v.at[:, t].add(noise)), base, atol=1e-6)
     assert changed == (t in reads), f"{fusion}: frame {t} read={changed}, expected {t in reads}"
@@ -154,9 +154,9 @@ def test_lrn_matches_numpy_formula():
 
 @pytest.mark.parametrize("kt,st", [(4, 2), (2, 2), (10, 1), (1, 1)])
 def test_temporal_conv_is_a_3d_conv_valid_in_time(kt, st):
-  x = jax.random.normal(jax.random.key(0), (2, 10, 9, 9, 3))
+  x = normal((2, 10, 9, 9, 3))
   conv = layers.TemporalConv(4, 3, 2, kt, st)
-  p = conv.init(jax.random.key(1), x)
+  p = init(conv, x, seed=1)
   w = p["params"]["conv"]["kernel"].reshape(3, 3, kt, 3, 4).transpose(2, 0, 1, 3, 4)
   want = jax.lax.conv_general_dilated(
       x, w, (st, 2, 2), ((0, 0), (1, 1), (1, 1)), dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
@@ -167,8 +167,8 @@ def test_temporal_conv_is_a_3d_conv_valid_in_time(kt, st):
 def test_tree_head_probabilities_and_loss():
   hier = heads.Hierarchy.from_groups([2, 3])  # leaves 0,1 | 2,3,4
   head = heads.TreeHead(hier)
-  x = jax.random.normal(jax.random.key(0), (3, 8))
-  p = head.init(jax.random.key(1), x)
+  x = normal((3, 8))
+  p = init(head, x, seed=1)
   leaf_logp = head.apply(p, x)
   np.testing.assert_allclose(jnp.exp(leaf_logp).sum(-1), 1.0, rtol=1e-5)
   # By hand: P(leaf) = P(group) · P(leaf | group).
@@ -207,9 +207,9 @@ def test_config_builds_and_trains_one_step(path):
   model = models.build(cfg)
   t = models.num_frames(cfg)
   size = cfg.model.input_size
-  v = jax.random.normal(jax.random.key(0), (2, t, size, size, 3)) * 50
+  v = normal((2, t, size, size, 3), scale=50)
   targets = jax.nn.one_hot(jnp.asarray([0, 1]), cfg.num_classes)
-  params = model.init(jax.random.key(1), v)["params"]
+  params = init(model, v, seed=1)["params"]
 
   @jax.jit
   def grads(p):
@@ -254,9 +254,9 @@ def test_bfloat16_mixed_precision_trains_with_float32_state():
   model = models.build(cfg)
   tx, plateau = train.make_optimizer(cfg, None), train.make_plateau(cfg)
   shape = (8, 10, cfg.model.input_size, cfg.model.input_size, 3)
-  state = train.init_state(cfg, model, tx, plateau, (1,) + shape[1:])
+  state = jax.jit(lambda: train.init_state(cfg, model, tx, plateau, (1,) + shape[1:]))()
   step = jax.jit(train.make_train_step(cfg, model, tx, None))
-  video = jax.random.normal(jax.random.key(0), shape) * 50
+  video = normal(shape, scale=50)
   batch = {"video": video, "target": jax.nn.one_hot(jnp.arange(8) % cfg.num_classes,
                                                     cfg.num_classes)}
   losses = []
