@@ -2,9 +2,9 @@
 
 Configs: `ROOT`, `load_config`, `tiny_config`; arrays: `normal`, `init`; checkpoints:
 `params_hash`; the in-memory pipeline source of small position-coded JPEG frames: `make_record`,
-`make_index`, `decode`. Frame t of
-every record has R = 8·y, G = 8·x, B = 6·t, so a decoded (mean-added) clip tells its crop offset,
-flip and frame indices. Small video files for the readers and `prepare`: `ramp`, `write_videos`.
+`make_index`, `decode`. Frame t of every record has R = 8·y, G = 8·x, B = 6·t, so a decoded
+(mean-added) clip tells its crop offset, flip and frame indices. Small video files for the
+readers and `prepare`: `ramp`, `write_videos`.
 """
 import hashlib
 import importlib.util
