@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from stcnn.data import synthetic, video_io
-from stcnn.data.synthetic import probe, render
+from stcnn.data.synthetic import draws, probe
 
 TINY = synthetic.get_preset("tiny")
 # Mean |decoded - rendered| beyond the yuv420p round trip (which alone costs 2-9/255 on 32 px scenes
@@ -172,7 +172,7 @@ def test_motion_siblings_have_the_same_frame_statistics():
 def test_every_motion_keeps_position_and_orientation_uniform(motion):
   leaf = synthetic.Leaf(0, "x", 0, 0, "square", "red", motion)
   rng = np.random.default_rng(0)
-  subs = [render.draw_subject(TINY, leaf, rng, 50) for _ in range(800)]
+  subs = [draws.draw_subject(TINY, leaf, rng, 50) for _ in range(800)]
   w = TINY.window
   for t in (0, 17, 49):
     for values in ([s.x[t] / w for s in subs], [s.y[t] / w for s in subs],
@@ -200,10 +200,10 @@ def test_every_motion_is_mirror_symmetric(motion):
   """A horizontal flip (training augmentation) maps each class onto itself, never onto a sibling:
   the distribution of (dx, dθ) equals that of (−dx, −dθ)."""
   t = np.array([0.4, 1.0])
-  draws = np.array([np.concatenate([a[-1:] for a in render.trajectory(
+  ends = np.array([np.concatenate([a[-1:] for a in draws.trajectory(
       motion, np.random.default_rng([3, i]), t, 10.0)]) for i in range(4000)])  # (n, [dx, dy, dθ])
   for col in (0, 2):
-    x = draws[:, col]
+    x = ends[:, col]
     assert abs((x > 1e-9).mean() - (x < -1e-9).mean()) < 0.05, (motion, col)
     levels = [0.05, 0.2, 0.35, 0.65, 0.8, 0.95]  # not 0.5: a ± bimodal median is unstable
     q, q_mirror = np.quantile(x, levels), np.quantile(-x, levels)

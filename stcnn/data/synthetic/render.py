@@ -1,20 +1,12 @@
-"""Rendering a planned video: trajectories, subjects, camera, scene background, cut-aways.
+"""Rendering a planned video's pixels from its draws (`draws`): scene background, subjects,
+cut-aways.
 
 Contract (see docs/design.md):
-* Random draws happen first, per video and in a fixed order, from the seeds of its `VideoSpec`;
-  pixels are then a pure function of the draws, so any subset of frames renders identically to the
-  full video.
+* Pixels are a pure function of the video's draws, so any subset of frames renders identically to
+  the full video.
 * Per-pixel work uses only IEEE-exact operations (+ − × /, sqrt, floor, abs, min/max), never
-  vectorised transcendental functions (their SIMD versions differ between CPUs); the few sines and
-  cosines (per frame, on scalars) come from Python's `math`. The same NumPy random streams give the
-  same pixels on any machine.
-* Motion siblings are identically distributed frame by frame: the subject moves on a torus (it wraps
-  around the central window) from a uniformly random start position and orientation, so position and
-  orientation are uniform at every time whatever the motion; every other draw is the same for every
-  motion. Rotations are only visible on shapes that are not rotation invariant.
-* Camera bias [docs/paper.md §1]: the subject stays inside the central `window_frac` of the frame;
-  the scene fills the frame. Camera motion (pan, zoom) moves the background only: the camera follows
-  the subject.
+  vectorised transcendental functions (their SIMD versions differ between CPUs). The same NumPy
+  random streams give the same pixels on any machine.
 * Speed without other pixels: every pixel goes through the same float32 operations in the same
   order as the plain per-pixel formulas, but a static background and the cut-away frame are rendered
   once a video, subjects are recomputed only on the patches they cover (coverage is exactly 0
@@ -29,144 +21,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from stcnn.data.synthetic import planning, presets, taxonomy
-
-
-def _tri(x):
-  """Triangle wave: |frac(x) - 0.5|, in [0, 0.5]; 0.5 at integers."""
-  return np.abs(x - np.floor(x) - 0.5)
-
-
-def _cos(a) -> np.ndarray:
-  return np.array([math.cos(v) for v in np.ravel(a)], np.float64).reshape(np.shape(a))
-
-
-def _sin(a) -> np.ndarray:
-  return np.array([math.sin(v) for v in np.ravel(a)], np.float64).reshape(np.shape(a))
-
-
-# Motion constants, in window sides per second and revolutions per second [choice: a 10-frame clip
-# at 25 fps moves a subject about a fifth of the window, clearly visible at 64 px].
-_SLIDE_SPEED = 0.5
-_DRIFT_SPEEDS = {"slow": 0.2, "medium": 0.45, "fast": 0.8}
-_SPIN_RATE = 0.5
-_WOBBLE_AMPLITUDE = math.pi / 4
-_PERIOD = 1.0  # seconds, for wobble / hop / sway / orbit
-_HOP_HEIGHT = 0.3
-_SWAY_AMPLITUDE = 0.2
-_ORBIT_RADIUS = 0.15
-
-
-def trajectory(motion: str, rng: np.random.Generator, t: np.ndarray, w: float):
-  """A motion's displacement (dx, dy) in pixels and rotation dθ in radians at times t (s).
-
-  y points down; w is the window side in pixels. Where a motion has a horizontal sense (sideways
-  slides, glides, hops, spins, orbits) it is drawn at random, so every motion is mirror-symmetric in
-  distribution. Every motion makes the same draws in the same order, so siblings' other draws line
-  up.
-  """
-  speed = rng.uniform(0.8, 1.2)
-  phase = rng.random()
-  sign = float(rng.choice([-1.0, 1.0]))
-  heading = rng.uniform(0, 2 * math.pi)
-  zero = np.zeros_like(t)
-  v = _SLIDE_SPEED * speed * w
-  cyc = t / _PERIOD + phase
-  if motion.startswith("slide_"):
-    ux, uy = {"sideways": (sign, 0), "up": (0, -1), "down": (0, 1)}[motion[6:]]
-    return ux * v * t, uy * v * t, zero
-  if motion in ("spin", "spin_fast"):  # sense random: θ grows → clockwise on screen (y down)
-    rate = _SPIN_RATE * (2.5 if motion == "spin_fast" else 1.0)
-    return zero, zero, sign * 2 * math.pi * rate * speed * t
-  if motion == "still":
-    return zero, zero, zero
-  if motion == "wobble":
-    return zero, zero, _WOBBLE_AMPLITUDE * 4 * (_tri(cyc) - 0.25)
-  if motion.startswith("drift_"):
-    d = _DRIFT_SPEEDS[motion[6:]] * speed * w * t
-    return math.cos(heading) * d, math.sin(heading) * d, zero
-  if motion == "glide":
-    return sign * v * t, zero, zero
-  if motion == "hop":
-    u = cyc - np.floor(cyc)
-    return sign * v * t, -_HOP_HEIGHT * w * 4 * u * (1 - u), zero
-  if motion == "sway":
-    return _SWAY_AMPLITUDE * w * _sin(2 * math.pi * cyc), zero, zero
-  if motion == "orbit":
-    a = sign * 2 * math.pi * cyc
-    return _ORBIT_RADIUS * w * _cos(a), _ORBIT_RADIUS * w * _sin(a), zero
-  raise ValueError(f"unknown motion {motion!r}")
-
-
-@dataclasses.dataclass
-class Subject:
-  """One subject's look and its path over a video's frames."""
-  shape: str
-  colour: np.ndarray  # (3,)
-  radius: float  # pixels
-  x: np.ndarray  # (T,) window pixels, wrapped
-  y: np.ndarray
-  cos: np.ndarray  # (T,) of the orientation
-  sin: np.ndarray
-
-
-def draw_subject(p: presets.Preset, leaf: taxonomy.Leaf, rng: np.random.Generator,
-                 num_frames: int) -> Subject:
-  """Draws the subject of `leaf` for num_frames frames: look, size and path on the window torus.
-
-  The start position on the torus and the start angle are uniform, so every frame's position and
-  orientation are uniform whatever the motion.
-  """
-  w = p.window
-  x0, y0 = rng.uniform(0, w, 2)
-  theta0 = rng.uniform(0, 2 * math.pi)
-  colour = np.clip(np.array(taxonomy.COLOURS[leaf.colour]) + rng.uniform(-0.05, 0.05, 3), 0, 1)
-  radius = p.subject_frac * w * rng.uniform(0.85, 1.15)
-  dx, dy, dth = trajectory(leaf.motion, rng, np.arange(num_frames) / p.fps, w)
-  theta = theta0 + dth
-  return Subject(leaf.shape, colour.astype(np.float32), float(radius),
-                 np.mod(x0 + dx, w), np.mod(y0 + dy, w), _cos(theta), _sin(theta))
-
-
-@dataclasses.dataclass
-class _Camera:
-  ox: np.ndarray  # (T,) world offset of the frame centre (frame heights)
-  oy: np.ndarray
-  zoom: np.ndarray  # (T,) magnification
-  static: bool
-
-
-def _draw_camera(kind: str, rng: np.random.Generator, num_frames: int, fps: float) -> _Camera:
-  """Uniform random world offset (the scene is periodic, so every frame's background is stationary);
-  pans move 0.1-0.3 frame heights a second in a uniform direction; zooms change scale by ±20-40%."""
-  ox, oy = rng.random(2)
-  heading = rng.uniform(0, 2 * math.pi)
-  speed = rng.uniform(0.1, 0.3)
-  zoom_to = rng.uniform(0.2, 0.4)
-  zoom_sign = float(rng.choice([-1.0, 1.0]))
-  t = np.arange(num_frames) / fps
-  frac = np.arange(num_frames) / max(1, num_frames - 1)
-  zoom = np.ones(num_frames)
-  if kind == "pan":
-    ox, oy = ox + math.cos(heading) * speed * t, oy + math.sin(heading) * speed * t
-  elif kind == "zoom":
-    zoom = 1 + zoom_sign * zoom_to * frac
-  ox, oy = ox + np.zeros(num_frames), oy + np.zeros(num_frames)
-  return _Camera(ox.astype(np.float32), oy.astype(np.float32), zoom.astype(np.float32),
-                 kind == "static")
-
-
-@dataclasses.dataclass
-class _SceneDraw:
-  scene: taxonomy.Scene
-  base: np.ndarray  # (3,)
-  grids: list[np.ndarray]  # value-noise grids, one per octave
-
-
-def _draw_scene(scene: taxonomy.Scene, rng: np.random.Generator) -> _SceneDraw:
-  base = np.clip(np.array(scene.base) + rng.uniform(-0.05, 0.05, 3), 0, 1).astype(np.float32)
-  grids = [rng.uniform(-1, 1, (n, n)).astype(np.float32) for n, _ in scene.noise]
-  return _SceneDraw(scene, base, grids)
+from stcnn.data.synthetic import draws, planning, presets, taxonomy
 
 
 def _cell(x, n: int):
@@ -179,7 +34,7 @@ def _cell(x, n: int):
 
 
 def _tri_(x: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-  """_tri(x) in place."""
+  """draws.tri(x) in place."""
   np.floor(x, out=scratch)
   x -= scratch
   x -= np.float32(0.5)
@@ -196,7 +51,7 @@ def _soft(dist: np.ndarray, half: float, s: np.float32) -> np.ndarray:
 
 def _line_dist(coord, freq):
   """Distance (in periods / freq) from coord to the nearest integer."""
-  return (np.float32(0.5) - _tri(coord)) / np.float32(freq)
+  return (np.float32(0.5) - draws.tri(coord)) / np.float32(freq)
 
 
 def _blend(img, mask, rgb):
@@ -239,7 +94,7 @@ class _Background:
   where their masks are not 0.
   """
 
-  def __init__(self, sd: _SceneDraw, cam: _Camera, h: int, w: int):
+  def __init__(self, sd: draws.SceneDraw, cam: draws.Camera, h: int, w: int):
     self.sd, self.cam = sd, cam
     self.s = np.float32(h)
     self.ys = (np.arange(h, dtype=np.float32) + 0.5) / self.s - np.float32(0.5)
@@ -263,15 +118,15 @@ class _Background:
       rows = grid[:, iu0] * (1 - fu) + grid[:, iu1] * fu  # (n, F, w)
       self.noise.append((rows.transpose(1, 0, 2), iv0, iv1, (1 - fv)[:, :, None],
                          fv[:, :, None]))
-    self.stripes = [np.float32(amp * 4) * (_tri((u if axis == "u" else v) * freq)
+    self.stripes = [np.float32(amp * 4) * (draws.tri((u if axis == "u" else v) * freq)
                                            - np.float32(0.25))
                     for axis, freq, amp in sd.scene.stripes]
     self.lines = []  # (values, warp or None, dashes or None)
     for axis, freq, half, _, dash, warp in sd.scene.lines:
       along, across = (u, v) if axis == "u" else (v, u)
-      dashes = _tri(across * dash) > 0.25 if dash else None
+      dashes = draws.tri(across * dash) > 0.25 if dash else None
       if warp:  # coord = along · freq + a warp of `across`: the mask is made per frame
-        bend = np.float32(warp) * 4 * (_tri(across * 3) - np.float32(0.25))
+        bend = np.float32(warp) * 4 * (draws.tri(across * 3) - np.float32(0.25))
         self.lines.append((along * freq, bend, dashes))
       else:  # (a warp of 0 adds ±0, which changes no mask value): the mask itself, one axis
         self.lines.append((_soft(_line_dist(along * freq, freq), half, s), None, dashes))
@@ -358,7 +213,7 @@ _EXTENT = {"disc": 1.0, "ring": 1.0, "square": 1.132, "triangle": 1.355, "bar": 
            "cross": 1.045, "half_disc": 1.078, "frame": 1.316}
 
 
-def _reach(sub: Subject) -> float:
+def _reach(sub: draws.Subject) -> float:
   """Pixels farther than this from the subject's centre have coverage exactly 0."""
   return _EXTENT[sub.shape] * sub.radius + 1.0
 
@@ -373,7 +228,7 @@ class _Patches:
   alpha: np.ndarray
 
 
-def _subject_patches(sub: Subject, ts: np.ndarray, w: int) -> _Patches:
+def _subject_patches(sub: draws.Subject, ts: np.ndarray, w: int) -> _Patches:
   """The subject's coverage (1 px soft edge, on the window torus) in frames ts, patch by patch.
 
   Per pixel the same operations as over the whole window, so blending the patches alone gives the
@@ -428,9 +283,9 @@ class _Video:
   """All draws of one video; rendering frames from it makes no further random draws."""
   size: tuple[int, int]
   window: int
-  scene: _SceneDraw
-  camera: _Camera
-  subjects: list[Subject]
+  scene: draws.SceneDraw
+  camera: draws.Camera
+  subjects: list[draws.Subject]
   cutaway: tuple[int, int]
   cutaway_image: np.ndarray | None
 
@@ -438,10 +293,10 @@ class _Video:
 def _draw_video(p: presets.Preset, spec: planning.VideoSpec) -> _Video:
   ls = taxonomy.leaves(p)
   scene = taxonomy.scene(p, ls[spec.content[0]].group)
-  sd = _draw_scene(scene, np.random.default_rng(spec.scene_seed))
+  sd = draws.draw_scene(scene, np.random.default_rng(spec.scene_seed))
   rng = np.random.default_rng(spec.render_seed)
-  cam = _draw_camera(spec.camera, rng, spec.num_frames, p.fps)
-  subjects = [draw_subject(p, ls[c], rng, spec.num_frames) for c in spec.content]
+  cam = draws.draw_camera(spec.camera, rng, spec.num_frames, p.fps)
+  subjects = [draws.draw_subject(p, ls[c], rng, spec.num_frames) for c in spec.content]
   image = None
   if spec.cutaway[1]:
     image = _cutaway_image(rng, p.frame_size, p.frame_width)

@@ -6,7 +6,7 @@ gives the context. Inside a group, leaves come in *looks* ("red_disc") and every
 in how the subject moves: direction, speed, spinning or not, hopping vs gliding, periodic vs
 linear. Every class maps onto itself under the horizontal flip of training augmentation: no two
 classes differ by left vs right or clockwise vs anticlockwise (such senses are drawn at random per
-video, see `render.trajectory`). Class ids are group-major, then look, then motion. See
+video, see `draws.trajectory`). Class ids are group-major, then look, then motion. See
 docs/design.md.
 """
 from __future__ import annotations
