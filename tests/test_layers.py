@@ -52,6 +52,22 @@ def test_conv_formulations_match_reference(impl, case):
   close(got, want)
 
 
+def test_each_platform_gets_its_own_conv_in_one_exported_program():
+  """The CPU formulation (matmuls) where the program runs on a CPU, XLA's convolution elsewhere,
+  chosen per platform at lowering: an export for cpu and cuda carries both."""
+  x, w = jax.ShapeDtypeStruct((2, 28, 28, 3), jnp.float32), jax.ShapeDtypeStruct((11, 11, 3, 8),
+                                                                                 jnp.float32)
+  assert layers.conv_impl_for(3, 3, 8, 28, 11) == "s2d"
+  f = jax.jit(lambda x, w: layers.conv2d(x, w, 3))
+
+  def ops(*platforms):
+    text = jax.export.export(f, platforms=platforms)(x, w).mlir_module()
+    return text.count("stablehlo.convolution") > 0, text.count("stablehlo.dot_general") > 0
+  assert ops("cpu") == (False, True)
+  assert ops("cuda") == ops("tpu") == (True, False)
+  assert ops("cpu", "cuda") == (True, True)
+
+
 # ---------------------------------------------------------------------------------------- pooling
 @pytest.mark.parametrize("shape", [(2, 18, 18, 24), (2, 9, 9, 5), (1, 2, 7, 6, 3), (3, 4, 5, 2)])
 def test_max_pool_matches_reduce_window(shape):

@@ -22,6 +22,7 @@ and gradients against the references. Measured on 2 threads (training step, forw
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -160,7 +161,8 @@ CONV_IMPLS = {"reference": conv_reference, "im2col": conv_im2col, "s2d": conv_s2
 
 def conv_impl_for(stride: int, in_channels: int, features: int, size: int, kernel: int) -> str:
   """The fastest formulation measured on XLA:CPU for a layer shape (`size`: the input's larger
-  spatial side); other backends get XLA's convolution (cuDNN, the TPU's convolution units).
+  spatial side). Other platforms always get XLA's convolution (cuDNN, the TPU's convolution
+  units): `conv2d` stages both out with `jax.lax.platform_dependent`.
 
   Measured on 2 threads, forward + gradients, batch 32-64:
   - Space-to-depth wins for a strided conv on few channels with few filters: conv1 of the
@@ -175,8 +177,6 @@ def conv_impl_for(stride: int, in_channels: int, features: int, size: int, kerne
     than the kernel (4² with 3×3: conv3-5 of single-frame, early, late) the two are within 25%
     of each other and the training steps are no faster with im2col, so XLA's convolution stays.
   """
-  if jax.default_backend() != "cpu":
-    return "reference"
   if stride > 1 and in_channels * stride * stride <= 27 and features <= 32:
     return "s2d"
   if stride == 1 and size <= kernel:
@@ -185,9 +185,17 @@ def conv_impl_for(stride: int, in_channels: int, features: int, size: int, kerne
 
 
 def conv2d(x, w, stride: int, impl: str | None = None):
-  """2-D SAME conv (N, H, W, C) × (f, f, C, d), with the formulation `impl` (default: measured)."""
-  impl = impl or conv_impl_for(stride, w.shape[2], w.shape[3], max(x.shape[1:3]), w.shape[0])
-  return CONV_IMPLS[impl](x, w, stride)
+  """2-D SAME conv (N, H, W, C) × (f, f, C, d), with the formulation `impl`; by default the one
+  measured fastest on CPU (`conv_impl_for`) where the program runs on a CPU and XLA's convolution
+  elsewhere. The choice is made when the program is lowered for its platform, so a program
+  exported for several (`stcnn.export --platforms=cpu,cuda`) carries each platform's own."""
+  if impl:
+    return CONV_IMPLS[impl](x, w, stride)
+  impl = conv_impl_for(stride, w.shape[2], w.shape[3], max(x.shape[1:3]), w.shape[0])
+  if impl == "reference":
+    return conv_reference(x, w, stride)
+  return jax.lax.platform_dependent(x, w, cpu=functools.partial(CONV_IMPLS[impl], stride=stride),
+                                    default=functools.partial(conv_reference, stride=stride))
 
 
 # ------------------------------------------------------------------------------------------ time
