@@ -125,12 +125,14 @@ def require(fmt: str) -> None:
 
 
 def export_onnx(predictor: Predictor, batch: int | None) -> bytes:
-  """The network as an ONNX model (jax2onnx), serialised; input "video", output "scores"."""
+  """The network as an ONNX model (jax2onnx), serialised; input "video", output "scores". Its
+  convolutions are ONNX `Conv` ops (XLA's formulation), which every ONNX runtime implements for
+  its own hardware."""
   require("onnx")
   with _quiet_jax2onnx():
     import jax2onnx  # pylint: disable=import-outside-toplevel
   with _quiet_jax2onnx():
-    model = jax2onnx.to_onnx(predictor.scores_fn(),
+    model = jax2onnx.to_onnx(predictor.scores_fn(conv_impl="reference"),
                              [("batch" if batch is None else batch, *predictor.input_shape)],
                              model_name="stcnn", input_names=[INPUT_NAME],
                              output_names=[OUTPUT_NAME])

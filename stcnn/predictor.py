@@ -183,10 +183,11 @@ class Predictor:
                         "settings": f"data set {found[0]}" if found else "defaults"})
 
   # ----------------------------------------------------------------------------------- network
-  def scores_fn(self) -> Callable:
+  def scores_fn(self, conv_impl: str | None = None) -> Callable:
     """video float32 (B, len(offsets), crop, crop, 3), normalised → scores (B, C): the network
-    with its parameters (what `stcnn.export` exports); softmax(scores) are the probabilities."""
-    model, params = self.model, self.params
+    with its parameters (what `stcnn.export` exports); softmax(scores) are the probabilities.
+    `conv_impl` fixes every conv's formulation (`layers.CONV_IMPLS`; default: per platform)."""
+    model, params = self.model.clone(conv_impl=conv_impl), self.params
     return lambda video: model.apply({"params": params}, video, train=False)
 
   def scores(self, video) -> np.ndarray:

@@ -108,6 +108,10 @@ def test_onnx(workdir, predictor, tmp_path):
   out = tmp_path / "model.onnx"
   info = export.export(workdir, out, "onnx")
   assert info["format"] == "onnx" and info["input"]["shape"] == [None, 2, 27, 27, 3]
+  import onnx  # pylint: disable=g-import-not-at-top
+  strides = [list(a.ints) for n in onnx.load(out).graph.node if n.op_type == "Conv"
+             for a in n.attribute if a.name == "strides"]
+  assert [3, 3] in strides, "conv1 as an ONNX Conv, not the CPU's matmul formulation"
   xs = _inputs(predictor, 3, 1)
   _check_same_scores(predictor, xs, _load_fresh("onnx", out, xs, tmp_path))
 

@@ -85,6 +85,7 @@ class VideoNet(nn.Module):
   late_gap: int = LATE_GAP
   lrn: tuple[float, int, float, float] = (2.0, 5, 1e-4, 0.5)  # k, n, alpha, beta [paper]
   dtype: Any = jnp.float32  # compute dtype (bfloat16: mixed precision); params and scores float32
+  conv_impl: Optional[str] = None  # every conv's formulation (layers.CONV_IMPLS); None: measured
 
   @property
   def frame_offsets(self) -> tuple[int, ...]:
@@ -112,7 +113,7 @@ class VideoNet(nn.Module):
     x = x.astype(self.dtype)
     tower = lambda name, last_pool: layers.Tower(  # noqa: E731
         self.width, temporal_spec(self.fusion, self.early_frames), last_pool,
-        *self.lrn, dtype=self.dtype, name=name)
+        *self.lrn, dtype=self.dtype, conv_impl=self.conv_impl, name=name)
     if self.streams == "full":
       feats = [tower("tower", True)(x)]
     else:

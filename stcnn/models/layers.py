@@ -255,7 +255,7 @@ class TemporalConv(nn.Module):
 
   Input/output (B, T, H, W, C); T_out = (T - kt) // st + 1. kt = 1 is a plain per-frame 2-D conv.
   Parameters `conv/kernel` (f, f, kt·C, d) (channel index = frame·C + c) and `conv/bias` (d,).
-  `impl` picks the 2-D conv formulation (None: the measured fastest for the shape).
+  `impl` picks the 2-D conv formulation (None: `conv2d`'s choice, per platform).
   """
   features: int
   kernel: int
@@ -293,12 +293,13 @@ class Tower(nn.Module):
   lrn_alpha: float = 1e-4
   lrn_beta: float = 0.5
   dtype: Any = jnp.float32  # compute dtype; parameters stay float32
+  conv_impl: str | None = None  # every conv's formulation (CONV_IMPLS); None: `conv2d`'s choice
 
   @nn.compact
   def __call__(self, x):
     for i, (d, f, s, norm_pool) in enumerate(CONVS):
       kt, st = self.temporal[i] if i < len(self.temporal) else (1, 1)
-      x = TemporalConv(scaled(d, self.width), f, s, kt, st, dtype=self.dtype,
+      x = TemporalConv(scaled(d, self.width), f, s, kt, st, self.conv_impl, self.dtype,
                        name=f"conv{i + 1}")(x)
       x = nn.relu(x)
       if norm_pool:  # LRN's sum of squares in float32 whatever the compute dtype
