@@ -116,12 +116,23 @@ def test_finished_cells_are_skipped_and_the_report_rebuilt_from_results(tiny_stu
                    for p in os.listdir(paths.results)}
   assert os.path.exists(kw["report_path"])
 
-  # Another recipe (more steps) is not finished; its old workdir is refused, not mixed.
+  # A longer budget is not finished, nor is what fine-tunes from it; its workdir continues.
   recipe = cells.load_study("tiny", cells.DEFAULT_STUDY + ":steps=6")
-  cell = cells.t1_cell(recipe, "slow", 0)
-  assert not run.finished(cell, paths.results)
+  cell, top = cells.t1_cell(recipe, "slow", 0), cells.t3_cell(recipe, "top", 0, 1)
+  assert not run.finished(cell, paths.results) and not run.finished(top, paths.results)
+  assert run.finished(cells.t3_cell(recipe, "scratch", 0, 1), paths.results)  # no source
+  config = cells.cell_config(cell, paths)
+  workdir = cells.workdir_of(paths, cell.key)
+  with pytest.raises(ValueError, match="fine-tunes from t1-slow-s0 as"):
+    run.run_training_cell(top, paths)  # its source has not been continued yet
+  assert run._claim_workdir(workdir, cell, config) == 4  # resumes the 4-step run's last step
+  with open(os.path.join(workdir, run.MARKER)) as f:
+    assert json.load(f)["overrides"]["total_steps"] == 6
+  # Anything else changed (here the lr) is another run: refused, not mixed.
+  other = cells.t1_cell(cells.load_study("tiny"), "slow", 0)
+  other.overrides["optimizer.lr"] = 0.01
   with pytest.raises(ValueError, match="the study recipe changed"):
-    run._claim_workdir(cells.workdir_of(paths, cell.key), cell)
+    run._claim_workdir(workdir, other, cells.cell_config(other, paths))
 
 
 def test_plan_dependencies_filters_and_commands(tmp_path):

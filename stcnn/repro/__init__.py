@@ -17,8 +17,10 @@ Per-cell result, `<results>/<key>.json` (key: t1-<network>-s<seed>, t3-<mode>-s<
 speed), schema 1:
   schema, key, table ("1" | "3" | "speed"), network, seed, split, preset, depends_on
   config        "configs/slow_fusion.py:cpu" (the config file and its arg)
-  overrides     {dotted key: value}: the recipe's overrides and the seed (with `config`, the
-                cell's identity: a result with the same two is finished)
+  overrides     {dotted key: value}: the recipe's overrides and the seed
+  source        (fine-tuned Table 3 cells) the identity of the Table 1 cell they start from;
+                config, overrides and source are the cell's identity: a result with the same
+                identity is finished
   commands      {"cell": the `python -m stcnn.repro ... --cells=<key>` that reruns it,
                  "train": the plain `python -m stcnn.main ...` that trains it}
   test          the test split's metrics: clip_hit@1, video_hit@1, video_hit@5, mean_ap,

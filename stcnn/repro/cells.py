@@ -64,6 +64,7 @@ class Cell:
   config: str  # configs/<file>.py:<arg>, relative to the repository
   overrides: dict  # dotted config key → value (the study's recipe and the seed)
   depends_on: str | None = None  # key of the cell whose workdir this one starts from
+  source: dict | None = None  # that cell's identity: a fine-tuned cell is redone when it changes
 
   @property
   def key(self) -> str:
@@ -74,7 +75,8 @@ class Cell:
 
   def identity(self) -> dict:
     """What a finished cell's result must match for the cell to count as done."""
-    return {"config": self.config, "overrides": self.overrides}
+    source = {"source": self.source} if self.source else {}
+    return {"config": self.config, "overrides": self.overrides, **source}
 
 
 # ------------------------------------------------------------------------------------ the recipe
@@ -139,10 +141,11 @@ def t1_cell(study, network: str, seed: int) -> Cell:
 
 
 def t3_cell(study, mode: str, seed: int, split: int) -> Cell:
-  depends = None if mode == "scratch" else t1_cell(study, "slow", seed).key
+  source = None if mode == "scratch" else t1_cell(study, "slow", seed)
   return Cell("3", mode, seed, split,
               _spec("transfer_ucf101", study.variant, f"finetune={mode}", f"split={split}"),
-              {**flatten(study.transfer), "seed": seed}, depends)
+              {**flatten(study.transfer), "seed": seed}, source and source.key,
+              source and source.identity())
 
 
 def speed_cell(study) -> Cell:

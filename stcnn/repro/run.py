@@ -7,7 +7,8 @@ the trainer's protocol and aggregation (`stcnn.evaluate.Evaluator`'s plan and ba
 `stcnn.metrics.VideoAccumulator`; checked equal to the trainer's), to keep the per-video and
 per-clip probabilities (the evaluator returns only metrics). Results go to `<key>.json` (schema in
 stcnn.repro's docstring) and `<key>.npz` (arrays). A cell whose result file exists with the same
-config and overrides is finished and skipped.
+identity (config, overrides, and a fine-tuned cell's source cell) is finished and skipped; a
+longer budget of a cell continues its workdir (`extends`).
 """
 from __future__ import annotations
 
@@ -46,11 +47,13 @@ def _jsonable(x):
 
 
 def finished(cell: cells_lib.Cell, results_dir: str) -> bool:
-  """The cell's result exists (with its arrays) for the same config and overrides."""
+  """The cell's result exists (with its arrays) for the same identity: config, overrides and
+  (fine-tuned cells) the source cell's."""
   result = load_result(results_dir, cell.key)
   if result is None or result.get("schema") != SCHEMA:
     return False
-  if {k: result.get(k) for k in ("config", "overrides")} != _jsonable(cell.identity()):
+  identity = _jsonable(cell.identity())
+  if {k: result.get(k) for k in identity} != identity:
     return False
   return cell.table == "speed" or os.path.exists(result_path(results_dir, cell.key, "npz"))
 
@@ -118,20 +121,41 @@ def json_safe(x):
 
 
 # ------------------------------------------------------------------------------- training cells
-def _claim_workdir(workdir: str, cell: cells_lib.Cell) -> int:
-  """Marks `workdir` as this cell's (refusing one of another config or overrides); returns the
-  step it resumes from (0: fresh)."""
+def _read_marker(workdir: str) -> dict | None:
   marker = os.path.join(workdir, MARKER)
-  if os.path.exists(marker):
-    with open(marker) as f:
-      old = json.load(f)
-    if old != _jsonable(cell.identity()):
-      raise ValueError(f"{workdir} holds a run of {old} but cell {cell.key} is now "
-                       f"{cell.identity()} (the study recipe changed): delete the workdir or pass "
-                       "another --workdir")
-  else:
+  if not os.path.exists(marker):
+    return None
+  with open(marker) as f:
+    return json.load(f)
+
+
+def extends(old: dict, new: dict, config) -> bool:
+  """Whether a workdir that trained identity `old` continues into `new` exactly: the same cell
+  with a larger `total_steps` and nothing else changed, an lr that does not depend on
+  `total_steps` (not the cosine schedule), and the old end on a validation step (so the plateau
+  saw the same validations). The trainer's resume is bit-identical (tests/test_train.py), so the
+  continued run equals a fresh run of the longer budget at the cost of the extra steps only."""
+  o, n = dict(old), _jsonable(new)
+  old_steps, new_steps = o["overrides"].get("total_steps"), n["overrides"].get("total_steps")
+  o["overrides"] = {**o["overrides"], "total_steps": new_steps}
+  return (o == n and isinstance(old_steps, int) and old_steps < new_steps and
+          config.optimizer.schedule != "cosine" and old_steps % config.eval_every == 0)
+
+
+def _claim_workdir(workdir: str, cell: cells_lib.Cell, config) -> int:
+  """Marks `workdir` as this cell's, continuing a shorter budget of the same cell (`extends`) and
+  refusing one of another config or overrides; returns the step it resumes from (0: fresh)."""
+  old = _read_marker(workdir)
+  if old is None:
     os.makedirs(workdir, exist_ok=True)
-    fileio.write_json(marker, cell.identity(), indent=1)
+  elif extends(old, cell.identity(), config):
+    print(f"{cell.key}: continuing {workdir}'s run of {old['overrides']['total_steps']} steps to "
+          f"{config.total_steps}", flush=True)
+  elif old != _jsonable(cell.identity()):
+    raise ValueError(f"{workdir} holds a run of {old} but cell {cell.key} is now "
+                     f"{cell.identity()} (the study recipe changed): delete the workdir or pass "
+                     "another --workdir")
+  fileio.write_json(os.path.join(workdir, MARKER), cell.identity(), indent=1)
   from stcnn import checkpoint_reader
   try:
     mgr = checkpoint_reader.open_manager(workdir)
@@ -153,8 +177,11 @@ def run_training_cell(cell: cells_lib.Cell, paths: cells_lib.Paths) -> dict:
           f"{cell.key} fine-tunes from {cell.depends_on}'s workdir {source}, which has no "
           f"checkpoint (its result may come from another machine): rerun that cell here with "
           f"--cells={cell.depends_on} after deleting its result, or copy its workdir")
-  resumed_from = _claim_workdir(workdir, cell)
+    if _read_marker(source) != _jsonable(cell.source):
+      raise ValueError(f"{cell.key} fine-tunes from {cell.depends_on} as {cell.source}, but "
+                       f"{source} holds {_read_marker(source)}: run that cell first")
   config = cells_lib.cell_config(cell, paths)
+  resumed_from = _claim_workdir(workdir, cell, config)
   test = train.train_and_evaluate(config, workdir)  # resumes; ends with the test pass
   params, step = checkpoint_reader.load_params(workdir, "latest")
   if step < config.total_steps:
