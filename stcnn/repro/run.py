@@ -133,8 +133,9 @@ def extends(old: dict, new: dict, config) -> bool:
   """Whether a workdir that trained identity `old` continues into `new` exactly: the same cell
   with a larger `total_steps` and nothing else changed, an lr that does not depend on
   `total_steps` (not the cosine schedule), and the old end on a validation step (so the plateau
-  saw the same validations). The trainer's resume is bit-identical (tests/test_train.py), so the
-  continued run equals a fresh run of the longer budget at the cost of the extra steps only."""
+  saw the same validations). The trainer's resume is bit-identical, a shorter run continued
+  included (tests/test_train.py, test_resume_with_another_worker_count_sees_the_same_batches), so
+  the continued run equals a fresh run of the longer budget at the cost of the extra steps only."""
   o, n = dict(old), _jsonable(new)
   old_steps, new_steps = o["overrides"].get("total_steps"), n["overrides"].get("total_steps")
   o["overrides"] = {**o["overrides"], "total_steps": new_steps}
