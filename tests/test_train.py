@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from stcnn import checkpoint_reader, checkpointing, train
+from stcnn import checkpoint_reader, checkpointing, models, train
 from tests.helpers import ROOT, load_config, params_hash, tiny_config, wait_past_checkpoint
 
 
@@ -141,6 +141,22 @@ def test_checkpoints_keep_the_last_n_and_the_best(tmp_path, caplog):
     unvalidated.save(step, state, Iterator())
   unvalidated.close()
   assert checkpoint_reader.load_params(str(tmp_path / "u"), "best")[1] == 3
+
+
+@pytest.mark.parametrize("config", ["slow_fusion.py:tiny", "multires.py:tiny,fusion=late"])
+def test_initial_state_equals_the_plain_jit_bit_for_bit(config):
+  """`initial_state` compiles at a lower optimisation level: the same numbers."""
+  path, _, arg = config.partition(":")
+  cfg = load_config(os.path.join(ROOT, "configs", path), arg)
+  model = models.build(cfg)
+  shape = (1, model.num_frames, cfg.model.input_size, cfg.model.input_size, 3)
+  tx, plateau = train.make_optimizer(cfg, None), train.make_plateau(cfg)
+  got = train.initial_state(cfg, model, tx, plateau, shape, None)
+  want = jax.jit(lambda: train.init_state(cfg, model, tx, plateau, shape))()
+  leaves = jax.tree.leaves(want)
+  assert len(leaves) > 30 and len(jax.tree.leaves(got)) == len(leaves)
+  for g, w in zip(jax.tree.leaves(got), leaves):
+    np.testing.assert_array_equal(g, w)
 
 
 def test_frozen_layers_get_no_optimizer_state():

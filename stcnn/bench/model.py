@@ -67,8 +67,7 @@ def trainer_step(config, model, clip: tuple[int, ...], mesh):
       lambda: model.init(jax.random.key(0), jax.numpy.zeros((1,) + clip))["params"])
   tx, plateau = train.make_optimizer(config, abstract), train.make_plateau(config)
   repl = parallel.replicated(mesh)
-  state = jax.jit(lambda: train.init_state(config, model, tx, plateau, (1,) + clip),
-                  out_shardings=repl)()
+  state = train.initial_state(config, model, tx, plateau, (1,) + clip, repl)
   return state, jax.jit(train.make_train_step(config, model, tx, model.hierarchy),
                         in_shardings=(repl, parallel.data_sharding(mesh)),
                         out_shardings=(repl, repl), donate_argnums=0)
