@@ -27,6 +27,11 @@ from stcnn import checkpoint_reader, console, fileio, metrics, models, parallel
 class Evaluator:
   """Evaluates params on one split: `run(params, step) -> dict` of metrics.
 
+  Input: from cached frames (`config.data.cache_frames`) a view is a memory-mapped crop, and a
+  pass's input is read in this process: worker processes, started afresh each pass, cost more
+  than they save (the `cpu` test split, 15,360 views: multires 12.0-12.5 → 7.0 s a pass, slow
+  fusion 50.3 → 46.4 s). Decoded from JPEG, `config.data.worker_count` workers read it.
+
   Streaming: each batch's view-averaged clip predictions are added into per-video sums as they
   arrive, so memory is (num_videos × C) however many clips × views there are (200k Sports-1M test
   videos × 20 clips × 4 views × 487 classes would be 31 GB kept whole). The video each example
@@ -49,8 +54,8 @@ class Evaluator:
     self.split = split
     self.batch_size = config.eval_batch_size
     offsets = models.frame_offsets(config)
-    source = (frame_cache.cached_source(data, split) if config.data.get("cache_frames")
-              else data.source(split))
+    cached = bool(config.data.get("cache_frames"))
+    source = frame_cache.cached_source(data, split) if cached else data.source(split)
     index = data.index(split)
     self.source = source  # the split's records (`plan.clips` index them)
     self.plan = pipeline.eval_plan(
@@ -60,7 +65,7 @@ class Evaluator:
     self.batches = pipeline.EvalBatches(
         source, self.plan, crop_size=config.model.input_size, batch_size=config.eval_batch_size,
         mean=config.data.mean, process_index=jax.process_index(),
-        process_count=jax.process_count(), worker_count=config.data.worker_count)
+        process_count=jax.process_count(), worker_count=0 if cached else config.data.worker_count)
     self.groups = class_groups(data.hierarchy, config.num_classes)
     model = models.build(config)
 

@@ -1,13 +1,16 @@
-"""The evaluate CLI's guards: the data it trained on, the flag, results of other protocols."""
+"""The evaluate CLI's guards: the data it trained on, the flag, results of other protocols; where
+the evaluator's input is read."""
 import json
+import multiprocessing
 import subprocess
 import sys
 import types
 
 import pytest
 
-from stcnn import evaluate
-from tests.helpers import ROOT
+from stcnn import evaluate, parallel
+from stcnn.data import datasets
+from tests.helpers import ROOT, tiny_config
 
 
 def test_another_data_set_is_refused(tmp_path):
@@ -37,3 +40,16 @@ def test_a_result_of_another_protocol_gets_its_own_file(tmp_path):
   assert other == str(tmp_path / "eval_test_7_5x4.json")
   with open(first) as f:
     assert json.load(f)["metrics"]["video_hit@1"] == 0.5
+
+
+@pytest.mark.parametrize("cache_frames,workers", [(True, 0), (False, 1)])
+def test_cached_frames_are_read_in_process_jpeg_by_workers(cache_dir, cache_frames, workers):
+  """A pass over cached frames starts no worker process (they cost more than its crops);
+  JPEG is decoded by config.data.worker_count workers. The batches are the same either way
+  (tests/test_frame_cache.py)."""
+  cfg = tiny_config(cache_dir, **{"data.worker_count": 1, "data.cache_frames": cache_frames})
+  ev = evaluate.Evaluator(cfg, datasets.load(cfg), parallel.make_mesh(), "test", max_videos=2)
+  batches = iter(ev.batches)
+  next(batches)
+  assert len(multiprocessing.active_children()) == workers
+  batches.close()
