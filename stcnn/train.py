@@ -128,12 +128,10 @@ def init_state(config, model, tx, plateau, video_shape) -> TrainState:
 
 
 def initial_state(config, model, tx, plateau, video_shape, sharding) -> TrainState:
-  """`init_state`, computed once and placed with `sharding` (None: the default device). On CPU
-  its program (some 230 threefry fusions, run once) is compiled at XLA's backend optimisation
-  level 1: 2-3× faster to compile (3.5-5 s → 1.3-2 s a network), bit-identical values
-  (tests/test_train.py)."""
-  fn = jax.jit(lambda: init_state(config, model, tx, plateau, video_shape),
-               **({} if sharding is None else {"out_shardings": sharding}))
+  """`init_state`, computed once and placed with `sharding`. On CPU its program (some 230
+  threefry fusions, run once) is compiled at XLA's backend optimisation level 1: 2-3× faster to
+  compile (3.5-5 s → 1.3-2 s a network), bit-identical values (tests/test_train.py)."""
+  fn = jax.jit(lambda: init_state(config, model, tx, plateau, video_shape), out_shardings=sharding)
   options = {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else None
   return fn.lower().compile(compiler_options=options)()
 

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from stcnn import checkpoint_reader, checkpointing, models, train
+from stcnn import checkpoint_reader, checkpointing, models, parallel, train
 from tests.helpers import ROOT, load_config, params_hash, tiny_config, wait_past_checkpoint
 
 
@@ -151,7 +151,8 @@ def test_initial_state_equals_the_plain_jit_bit_for_bit(config):
   model = models.build(cfg)
   shape = (1, model.num_frames, cfg.model.input_size, cfg.model.input_size, 3)
   tx, plateau = train.make_optimizer(cfg, None), train.make_plateau(cfg)
-  got = train.initial_state(cfg, model, tx, plateau, shape, None)
+  got = train.initial_state(cfg, model, tx, plateau, shape,
+                            parallel.replicated(parallel.make_mesh()))
   want = jax.jit(lambda: train.init_state(cfg, model, tx, plateau, shape))()
   leaves = jax.tree.leaves(want)
   assert len(leaves) > 30 and len(jax.tree.leaves(got)) == len(leaves)

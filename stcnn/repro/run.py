@@ -178,9 +178,10 @@ def run_training_cell(cell: cells_lib.Cell, paths: cells_lib.Paths) -> dict:
           f"{cell.key} fine-tunes from {cell.depends_on}'s workdir {source}, which has no "
           f"checkpoint (its result may come from another machine): rerun that cell here with "
           f"--cells={cell.depends_on} after deleting its result, or copy its workdir")
-    if _read_marker(source) != _jsonable(cell.source):
+    held = _read_marker(source)
+    if held != _jsonable(cell.source):
       raise ValueError(f"{cell.key} fine-tunes from {cell.depends_on} as {cell.source}, but "
-                       f"{source} holds {_read_marker(source)}: run that cell first")
+                       f"{source} holds {held}: run that cell first")
   config = cells_lib.cell_config(cell, paths)
   resumed_from = _claim_workdir(workdir, cell, config)
   test = train.train_and_evaluate(config, workdir)  # resumes; ends with the test pass
