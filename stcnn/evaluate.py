@@ -54,8 +54,7 @@ class Evaluator:
     self.split = split
     self.batch_size = config.eval_batch_size
     offsets = models.frame_offsets(config)
-    cached = bool(config.data.get("cache_frames"))
-    source = frame_cache.cached_source(data, split) if cached else data.source(split)
+    source = frame_cache.config_source(data, split, config)
     index = data.index(split)
     self.source = source  # the split's records (`plan.clips` index them)
     self.plan = pipeline.eval_plan(
@@ -65,7 +64,8 @@ class Evaluator:
     self.batches = pipeline.EvalBatches(
         source, self.plan, crop_size=config.model.input_size, batch_size=config.eval_batch_size,
         mean=config.data.mean, process_index=jax.process_index(),
-        process_count=jax.process_count(), worker_count=0 if cached else config.data.worker_count)
+        process_count=jax.process_count(),
+        worker_count=0 if frame_cache.is_cached(source) else config.data.worker_count)
     self.groups = class_groups(data.hierarchy, config.num_classes)
     model = models.build(config)
 

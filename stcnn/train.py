@@ -16,6 +16,7 @@ TensorBoard events; a rerun with the same workdir resumes from the latest checkp
 """
 from __future__ import annotations
 
+import functools
 import os
 import signal
 from typing import Any
@@ -78,6 +79,20 @@ def check_config(config, data=None) -> None:
         f"early_frames {config.model.early_frames}) reads {need}-frame clips, but the data set "
         f"stores segments of at most {stored} frames, {mean_len:.0f} on average: the clip is "
         "too long for the data (prepare with a larger --segment_frames)")
+
+
+# -------------------------------------------------------------------------------------------- input
+def train_iterator(config, data, source, start_step: int = 0):
+  """This process's checkpointable training batches of `source` (`data`'s train split as
+  `frame_cache.config_source` gives it) from global step `start_step` (`pipeline.train_dataset`)."""
+  split = config.data.train_split
+  offsets = models.frame_offsets(config)  # only the frames the network reads are read
+  return pipeline.train_iterator(
+      source, num_frames=len(offsets), crop_size=config.model.input_size,
+      num_classes=config.num_classes, global_batch_size=config.batch_size, seed=config.seed,
+      process_index=jax.process_index(), process_count=jax.process_count(),
+      worker_count=config.data.worker_count, mean=config.data.mean, frame_offsets=offsets,
+      index=data.index(split), start_step=start_step)
 
 
 # -------------------------------------------------------------------------------------------- model
@@ -198,19 +213,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   data = datasets.load(config, leader=jax.process_index() == 0, barrier=parallel.sync)
   config = resolve_hierarchy(config, data, workdir)
   check_config(config, data)
-  offsets = models.frame_offsets(config)
-  num_frames = len(offsets)  # the pipeline decodes only the frames the network reads
-  train_source = (frame_cache.cached_source(data, config.data.train_split)
-                  if config.data.get("cache_frames") else data.source(config.data.train_split))
-
-  def make_train_iter(start_step=0):
-    return pipeline.train_iterator(
-        train_source, num_frames=num_frames,
-        crop_size=config.model.input_size, num_classes=config.num_classes,
-        global_batch_size=config.batch_size, seed=config.seed,
-        process_index=jax.process_index(), process_count=jax.process_count(),
-        worker_count=config.data.worker_count, mean=config.data.mean, frame_offsets=offsets,
-        index=data.index(config.data.train_split), start_step=start_step)
+  num_frames = len(models.frame_offsets(config))
+  train_source = frame_cache.config_source(data, config.data.train_split, config)
+  make_train_iter = functools.partial(train_iterator, config, data, train_source)
   train_iter = make_train_iter()
   evaluator = evaluate.Evaluator(config, data, mesh, split=config.data.eval_split,
                                  max_videos=config.data.max_eval_videos)

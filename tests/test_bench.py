@@ -57,6 +57,22 @@ def test_model_subcommand_json():
   assert row["peak_fraction"] == pytest.approx(row["gflops_achieved"] / row["peak_gflops"])
 
 
+def test_train_subcommand_json_reads_what_the_trainer_reads(cache_dir):
+  """`bench train` on the tiny set: the trainer's own input (the frame cache, as the config says)
+  and rounds of end-to-end steps each beside the step alone."""
+  out = subprocess.run(
+      [sys.executable, "-m", "stcnn.bench", "train", "--config=configs/single_frame.py:tiny",
+       f"--config.data.cache_dir={cache_dir}", "--steps=2", "--warmup=1", "--rounds=2", "--json"],
+      cwd=ROOT, env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True,
+      timeout=300, check=True)
+  (row,) = [json.loads(line) for line in out.stdout.splitlines()]
+  assert (row["model"], row["steps"], row["rounds"], row["workers"]) == ("single", 2, 2, 0)
+  for key in ("e2e_clips_per_s", "step_clips_per_s", "ratio", "input_wait_fraction"):
+    assert math.isfinite(row[key]) and row[key] > 0, key
+  assert row["ratio_min"] <= row["ratio"] <= row["ratio_max"]
+  assert "frame cache: " in out.stderr  # decoded frames, as train.py reads them
+
+
 def test_torch_nets_compute_the_same_functions():
   torch = pytest.importorskip("torch")
   import jax  # pylint: disable=g-import-not-at-top

@@ -8,11 +8,12 @@ import io
 import os
 import threading
 
+import grain
 import numpy as np
 from PIL import Image
 import pytest
 
-from stcnn.data import pipeline, sampling, video_io
+from stcnn.data import order, pipeline, sampling, transforms, video_index, video_io
 from tests.helpers import CROP, JPEGS, SIZE, Counting, decode, make_index, make_record
 
 
@@ -218,6 +219,59 @@ def test_example_draws_follow_the_contract():
   seed_seq = lambda *e: tuple(np.random.SeedSequence(list(e)).generate_state(4))
   assert pipeline.shuffle_seed(9) == seed_seq(9, 1)[0]
   assert seed_seq(9, 1) not in {seed_seq(9, 0, g) for g in range(1 << 16)}  # distinct streams
+
+
+def _contract_batches(source, *, seed, steps, b, num_frames, offsets=None, num_classes):
+  """The randomness contract written out example by example, with grain's own shuffle (the
+  pipeline's first formulation: `map_with_index` of one example, then `batch`)."""
+  offsets = sampling.clip_offsets(num_frames, offsets)
+  table = video_index.video_table(source)
+  videos = grain.MapDataset.range(table.num_videos).shuffle(
+      seed=pipeline.shuffle_seed(seed)).repeat()
+  batches = []
+  for step in range(steps):
+    video, label, target = [], [], []
+    for g in range(step * b, (step + 1) * b):
+      v = videos[g]
+      rng = np.random.default_rng([seed, 0, g])
+      lo, hi = table.starts[v], table.starts[v + 1]
+      k, start = sampling.train_clip_position(rng, table.frames[lo:hi], max(offsets) + 1)
+      record = source[int(table.records[lo + k])]
+      video.append(transforms.random_augment(rng, sampling.read_clip(record, start, offsets), CROP))
+      label.append(record["labels"][0])
+      target.append(pipeline.soft_target(record["labels"], num_classes))
+    batches.append({"video": transforms.normalize(np.stack(video)),
+                    "label": np.array(label, np.int32), "target": np.stack(target)})
+  return batches
+
+
+@pytest.mark.parametrize("decoded", [False, True])
+@pytest.mark.parametrize("num_frames,offsets", [(3, None), (2, (0, 5))])
+def test_batches_equal_the_contract_example_by_example(decoded, num_frames, offsets):
+  """Which video, segment, frames, crop and flip every example gets: the batch-level pipeline equals
+  the contract computed one example at a time, over 3+ epochs, from JPEG and decoded frames."""
+  long = [make_record("long", [0, 3], 9, k, 3, first=9 * k) for k in range(3)]
+  source = long[:1] + _source(5) + long[1:] + [make_record("short", [4], 2)]
+  if decoded:  # as frame_cache gives them
+    source = [{**r, "frames": np.stack([sampling.decode_frame(f) for f in r["frames"]])}
+              for r in source]
+  got = _take(_train(source, num_frames=num_frames, frame_offsets=offsets, num_classes=5,
+                     global_batch_size=4, seed=11), 6)
+  _assert_same(_contract_batches(source, seed=11, steps=6, b=4, num_frames=num_frames,
+                                 offsets=offsets, num_classes=5), got)
+
+
+@pytest.mark.parametrize("num_videos,seed", [(1, 0), (2, 7), (7, 3), (960, 12345),
+                                             (70_001, 2**32 - 1)])
+def test_epoch_order_is_grains_shuffle(num_videos, seed):
+  """`order.epoch_order` = grain's `range(V).shuffle(seed).repeat()`, epoch by epoch (a sample of
+  positions for the big set: grain takes ~50 µs an index)."""
+  videos = grain.MapDataset.range(num_videos).shuffle(seed=seed).repeat()
+  for epoch in (0, 1, 5):
+    mine = order.epoch_order(seed, epoch, num_videos)
+    assert sorted(mine.tolist()) == list(range(num_videos))
+    where = np.linspace(0, num_videos - 1, min(num_videos, 300)).astype(int)
+    assert [videos[epoch * num_videos + i] for i in where] == mine[where].tolist()
 
 
 @pytest.mark.parametrize("k", [1, 4])  # 4 batches of 4 = 3.2 epochs of 5 videos.

@@ -38,6 +38,20 @@ def test_crop_flip_same_window_every_frame():
     transforms.crop_flip(clip, top=0, left=0, crop_size=6, flip=False)
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_crop_flip_of_some_frames_into_out(channels):
+  """frames= (indices or a slice) and out= give what cropping the gathered frames gives."""
+  clip = np.random.default_rng(0).integers(0, 256, (6, 7, 8, channels), dtype=np.uint8)
+  for frames in (np.array([4, 1, 1]), slice(2, 5)):
+    for flip in (False, True):
+      want = clip[frames][:, 1:6, 2:7][:, :, ::-1 if flip else 1]
+      np.testing.assert_array_equal(
+          transforms.crop_flip(clip, 1, 2, 5, flip, frames=frames), want)
+      out = np.zeros((3, 5, 5, channels), np.uint8)
+      assert transforms.crop_flip(clip, 1, 2, 5, flip, frames=frames, out=out) is out
+      np.testing.assert_array_equal(out, want)
+
+
 def test_normalize_subtracts_mean_last():
   out = transforms.normalize(np.array([0, 117, 255], np.uint8))
   assert out.dtype == np.float32

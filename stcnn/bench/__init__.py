@@ -21,8 +21,10 @@ A table a person reads, or with --json one JSON object a line (notes then go to 
          generated and cached on first use) at every network's clip: frames 0, 0..9, (0, 15).
   train  --steps steps of --config with the loop's own pieces: datasets.load, train_iterator
          (config.data.worker_count workers), parallel.to_global, the step jitted as train.py does,
-         timed by the trainer's throughput meter; beside the step alone on a fixed batch (median,
-         blocked, workers stopped), their ratio and the share of wall time spent getting batches.
+         timed by the trainer's throughput meter; then the same steps alone on the last batch,
+         already on the devices (dispatched alike, blocked once at the end). --rounds of both in
+         turn (the peer in the same conditions): medians, the ratio's min and max, and the share
+         of wall time spent getting batches.
 
     python -m stcnn.bench model [--sizes=cpu,paper] [--models=single,slow] [--size=N --width=W]
         [--batch=32] [--steps=10] [--warmup=2] [--eval_batch=128] [--eval_steps=5] [--json]
@@ -30,6 +32,7 @@ A table a person reads, or with --json one JSON object a line (notes then go to 
     python -m stcnn.bench data --data=PATH [--split=train] [--crop_size=54]
     python -m stcnn.bench data --prepared [--config=configs/slow_fusion.py:cpu] [--workers=2]
     python -m stcnn.bench train [--config=configs/slow_fusion.py:cpu] [--steps=30] [--warmup=5]
+        [--rounds=3]
 
 Modules: timing (median_rate, the matmul peak, Table and note: shared), model, data, train (one
 benchmark each, `bench_NAME(argv)`); __main__ (the absl program). Add a benchmark by writing

@@ -28,6 +28,7 @@ def _define_flags():
   flags.DEFINE_bool("json", False, "One JSON object a line instead of a table.")
   flags.DEFINE_integer("steps", None, "Timed steps (default: model 10, data 20, train 30).")
   flags.DEFINE_integer("warmup", None, "Untimed steps first (default: model 2, data 3, train 5).")
+  flags.DEFINE_integer("rounds", 3, "train: rounds of --steps end to end, then --steps alone.")
   flags.DEFINE_integer("batch_size", 32, "Global batch size (clips).")
   flags.DEFINE_alias("batch", "batch_size")
   config_flags.DEFINE_config_file("config", os.path.join(ROOT, "configs/slow_fusion.py") + ":cpu",

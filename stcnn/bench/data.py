@@ -5,7 +5,6 @@ See stcnn.bench.
 """
 from __future__ import annotations
 
-import functools
 import json
 import multiprocessing
 import os
@@ -100,9 +99,10 @@ def stage_times(source, *, num_frames: int, crop_size: int, batch_size: int,
   """Seconds per training example of each stage of the pipeline, in this process.
 
   record read (source[i], random i), JPEG decode (a clip's frames), crop + flip, float conversion
-  (`normalize`, in the consuming process), collate (stacking a batch), worker transfer (grain's
-  copy of a uint8 batch into shared memory and back, as mp_prefetch does), and 'example' = the
-  whole `_train_example` (read, decode, crop, flip) for comparison.
+  (`normalize`, in the consuming process), collate (stacking a batch: the pipeline itself writes
+  examples straight into the batch), worker transfer (grain's copy of a uint8 batch into shared
+  memory and back, as mp_prefetch does), and 'example' = a whole training batch (order, draws,
+  read, decode, crop, flip, labels) divided by the batch size, for comparison.
   """
   from stcnn.data import pipeline, sampling, transforms  # pylint: disable=g-import-not-at-top
   offsets = tuple(range(num_frames) if frame_offsets is None else frame_offsets)
@@ -135,11 +135,12 @@ def stage_times(source, *, num_frames: int, crop_size: int, batch_size: int,
     times["worker transfer"] = _timed(transfer, 4) / batch_size
   except Exception:  # pylint: disable=broad-except
     pass
-  example = functools.partial(
-      pipeline._train_example, source=source, starts=table.starts, records=table.records,  # pylint: disable=protected-access
-      frames=table.frames, seed=0, offsets=offsets, crop_size=crop_size,
-      num_classes=num_classes, flip=True)
-  times["example (all of it)"] = _timed(lambda i: example(i, i % table.num_videos), reps)
+  batch_fn = pipeline._TrainBatch(  # pylint: disable=protected-access
+      source, table, seed=0, offsets=offsets, crop_size=crop_size, num_classes=num_classes,
+      flip=True, global_batch_size=batch_size, b=batch_size, process_index=0)
+  batch_fn(0)  # the first epoch's video order
+  times["example (all of it)"] = _timed(batch_fn, max(reps // batch_size, 2)) / batch_size
+  return times
   return times
 
 

@@ -88,9 +88,12 @@ class CachedSource(collections.abc.Sequence):
     arrays = self._arrays
     if arrays is None:  # Reader threads may both open it: harmless, and assigned whole.
       with np.load(os.path.join(self.directory, RECORDS_FILE)) as z:
-        records = {k: z[k] for k in z.files}
+        r = {k: z[k] for k in z.files}
       frames = np.load(os.path.join(self.directory, FRAMES_FILE), mmap_mode="r")
-      arrays = self._arrays = (frames, records)
+      # Plain lists and an ndarray view of the map: a record's read costs ~4 instead of ~12 µs.
+      arrays = self._arrays = (np.asarray(frames), r["labels"], {
+          k: r[k].tolist() for k in ("frame_starts", "label_starts", "fps", "num_segments",
+                                     "segment")}, [bytes(v) for v in r["video_id"]])
     return arrays
 
   def __len__(self) -> int:
@@ -102,12 +105,12 @@ class CachedSource(collections.abc.Sequence):
       i += n
     if not 0 <= i < n:
       raise IndexError(f"record {index} of {n}")
-    frames, r = self._open()
-    lo, hi = r["frame_starts"][i:i + 2]
-    a, b = r["label_starts"][i:i + 2]
-    return {"fps": float(r["fps"][i]), "frames": frames[lo:hi], "labels": r["labels"][a:b].copy(),
-            "num_segments": int(r["num_segments"][i]), "segment": int(r["segment"][i]),
-            "video_id": bytes(r["video_id"][i])}
+    frames, labels, r, video_ids = self._open()
+    starts, label_starts = r["frame_starts"], r["label_starts"]
+    return {"fps": r["fps"][i], "frames": frames[starts[i]:starts[i + 1]],
+            "labels": labels[label_starts[i]:label_starts[i + 1]].copy(),
+            "num_segments": r["num_segments"][i], "segment": r["segment"][i],
+            "video_id": video_ids[i]}
 
   def __repr__(self):
     m = self.meta
@@ -222,6 +225,19 @@ def _build(tmp: str, source, counts: Sequence[int], frame_size: int, threads: in
                len(fields)),
            fps=np.array([f["fps"] for f in fields], np.float32).reshape(len(fields)))
   return {"num_frames": int(starts[-1]), "frame_shape": list(shape)}
+
+
+def config_source(prepared, split: str, config):
+  """The split's records as a run of `config` reads them: `cached_source` when
+  `config.data.cache_frames` (the `cpu` and `tiny` configs), else the prepared JPEG records."""
+  if config.data.get("cache_frames"):
+    return cached_source(prepared, split)
+  return prepared.source(split)
+
+
+def is_cached(source) -> bool:
+  """Whether `source` holds decoded frames (reading it costs no decode: read it in-process)."""
+  return isinstance(source, CachedSource)
 
 
 def cached_source(prepared, split: str, cache_dir: str | os.PathLike | None = None,

@@ -9,17 +9,18 @@ Which records make each video comes from `stcnn.data.video_index` (pass the data
 Randomness contract (docs/design.md), training [choice: videos, not segments, are the unit]:
   * global example g (= step · global_batch_size + position in the global batch) is a clip of video
     perm_e[g mod V] of epoch e = g // V, V = the number of videos, where perm_e is grain's index
-    shuffle seeded by SeedSequence([seed, 1]) (+ e: grain reseeds each epoch): every video is seen
-    once an epoch however many segments it was stored as (a 10-segment video is not drawn 10× as
-    often as a short one), in a fresh order each epoch, a function of (seed, e) only;
+    shuffle (`grain.MapDataset.range(V).shuffle(...).repeat()`, computed a whole epoch at a time by
+    `order.epoch_order`) seeded by SeedSequence([seed, 1]) (+ e: grain reseeds each epoch): every
+    video is seen once an epoch however many segments it was stored as (a 10-segment video is not
+    drawn 10× as often as a short one), in a fresh order each epoch, a function of (seed, e) only;
   * its segment and clip start (one draw, uniform over the video's clip positions,
     `sampling.train_clip_position`), crop and flip come from np.random.default_rng([seed, 0, g])
     (draw order: position, top, left, flip), a function of (seed, g) only. The streams [seed, 0, ·]
     and [seed, 1] never share entropy (SeedSequence pads with zeros: [seed, 0x5EED] was example
     24301's);
-  * every grain element is one process batch: element k of the MapDataset `...batch(b)` holds global
-    examples [k·b, (k+1)·b), and process p keeps elements p, p + P, p + 2P, ..., i.e. the slice
-    [p·b, (p+1)·b) of every global batch of B = P·b examples.
+  * every grain element is one process batch: element k of the MapDataset holds this process's
+    slice [p·b, (p+1)·b) of global step start_step + k's B = P·b examples (`_TrainBatch`, which
+    computes the whole slice in one call).
 Batches are MapDataset elements addressed by index, so worker processes (mp_prefetch) and reader
 threads only change who computes an element, never its content or order, and the iterator state is
 one index per worker: `get_state()`/`set_state()` resume mid-epoch and across epochs exactly, and
@@ -31,23 +32,26 @@ import dataclasses
 import functools
 import gc
 import signal
-from typing import Any, Iterator, Sequence
+import sys
+from typing import Iterator, Sequence
 
 import grain
 import numpy as np
 
-from stcnn.data import sampling, transforms
+from stcnn.data import order, sampling, transforms
 from stcnn.data.video_index import check_labels, labels_of, video_table
 
 _EXAMPLE_STREAM = 0  # np.random.default_rng([seed, 0, g]): example g's draws.
 _SHUFFLE_STREAM = 1  # SeedSequence([seed, 1]): the video order (grain adds the epoch).
 
 
-def soft_target(labels: Sequence[int], num_classes: int) -> np.ndarray:
-  """float32 (C,): 1/n on each of the n distinct labels [choice, docs/paper.md §3]."""
-  labels = np.unique(np.asarray(labels, np.int64))
-  target = np.zeros(num_classes, np.float32)
-  target[labels] = 1.0 / len(labels)
+def soft_target(labels: Sequence[int], num_classes: int,
+                out: np.ndarray | None = None) -> np.ndarray:
+  """float32 (C,): 1/n on each of the n distinct labels [choice, docs/paper.md §3]; written into
+  `out` (zeros, (C,)) when given."""
+  labels = np.asarray(labels, np.int64)
+  target = np.zeros(num_classes, np.float32) if out is None else out
+  target[labels] = 1.0 / len(set(labels.tolist()))
   return target
 
 
@@ -117,18 +121,66 @@ def drain_shared_memory() -> None:
 
 # ----------------------------------------------------------------------------------------- training
 
-def _train_example(g: int, video: int, *, source, starts: np.ndarray, records: np.ndarray,
-                   frames: np.ndarray, seed: int, offsets: tuple[int, ...], crop_size: int,
-                   num_classes: int, flip: bool) -> dict[str, Any]:
-  """Global example g, a clip of `video` (the contract in the module docstring)."""
-  rng = np.random.default_rng([seed, _EXAMPLE_STREAM, g])
-  lo, hi = int(starts[video]), int(starts[video + 1])
-  k, start = sampling.train_clip_position(rng, frames[lo:hi], sampling.clip_span(offsets))
-  record = source[int(records[lo + k])]
-  clip = sampling.read_clip(record, start, offsets)
-  labels = labels_of(record, num_classes)
-  return {"video": transforms.random_augment(rng, clip, crop_size, flip),
-          "label": np.int32(labels[0]), "target": soft_target(labels, num_classes)}
+class _TrainBatch:
+  """This process's part of global training step `step` (video uint8 until `_iter_batches`): global
+  examples [step·B + p·b, step·B + (p+1)·b), each as the module docstring's contract draws it.
+
+  One call makes a whole batch: the epoch's video order is computed once (`order.epoch_order`, the
+  permutation grain's shuffle would give index by index), clip positions come from cumulative
+  counts made once, a record's labels are checked once, and decoded frames (`frame_cache`) are
+  cropped before they are gathered, straight into the batch (no per-example arrays to stack).
+  """
+
+  def __init__(self, source, table, *, seed: int, offsets: tuple[int, ...], crop_size: int,
+               num_classes: int, flip: bool, global_batch_size: int, b: int, process_index: int):
+    self._source, self._table, self._seed, self._offsets = source, table, seed, offsets
+    self._positions = sampling.TrainClipPositions(table.starts, table.frames,
+                                                  sampling.clip_span(offsets))
+    self._crop_size, self._num_classes, self._flip = crop_size, num_classes, flip
+    self._global_batch_size, self._b, self._process_index = global_batch_size, b, process_index
+    self._orders = {}  # epoch → its video order; replaced whole, so thread-safe.
+    self._targets = {}  # record index → (label, soft target) once checked
+
+  def __getstate__(self):
+    return {**self.__dict__, "_orders": {}, "_targets": {}}
+
+  def _video(self, g: int) -> int:
+    epoch, i = divmod(g, self._table.num_videos)
+    if epoch not in self._orders:  # keeps the epochs a batch can span: this one and the last
+      self._orders = {**{e: o for e, o in self._orders.items() if e == epoch - 1},
+                      epoch: order.epoch_order(shuffle_seed(self._seed), epoch,
+                                               self._table.num_videos)}
+    return int(self._orders[epoch][i])
+
+  def _target(self, index: int, record: dict) -> tuple[int, np.ndarray]:
+    if index not in self._targets:
+      labels = labels_of(record, self._num_classes)
+      self._targets[index] = int(labels[0]), soft_target(labels, self._num_classes)
+    return self._targets[index]
+
+  def __call__(self, step: int) -> dict[str, np.ndarray]:
+    b, size, t = self._b, self._crop_size, self._table
+    first = step * self._global_batch_size + self._process_index * b
+    video = np.empty((b, len(self._offsets), size, size, 3), np.uint8)
+    label = np.empty(b, np.int32)
+    target = np.empty((b, self._num_classes), np.float32)
+    for j in range(b):
+      g = first + j
+      v = self._video(g)
+      rng = np.random.default_rng([self._seed, _EXAMPLE_STREAM, g])
+      k, start = self._positions.draw(rng, v)
+      index = int(t.records[int(t.starts[v]) + k])
+      record = self._source[index]
+      frames = record["frames"]
+      if sampling.is_decoded(frames):  # crop, then gather the clip's frames
+        which = sampling.clip_frames(len(frames), start, self._offsets)
+      else:
+        frames, which = sampling.read_clip(record, start, self._offsets), None
+      top, left, flip = transforms.random_crop_flip(rng, frames.shape[1], frames.shape[2], size,
+                                                    self._flip)
+      transforms.crop_flip(frames, top, left, size, flip, frames=which, out=video[j])
+      label[j], target[j] = self._target(index, record)
+    return {"video": video, "label": label, "target": target}
 
 
 def per_process_batch_size(global_batch_size: int, process_count: int) -> int:
@@ -187,14 +239,10 @@ def train_dataset(source, *, num_frames: int, crop_size: int, num_classes: int,
   if len(source) == 0:
     raise ValueError("the training source is empty")
   table = video_table(source, index=index)
-  example = functools.partial(
-      _train_example, source=source, starts=table.starts, records=table.records,
-      frames=table.frames, seed=int(seed), offsets=offsets, crop_size=crop_size,
-      num_classes=num_classes, flip=flip)
-  ds = grain.MapDataset.range(table.num_videos).shuffle(seed=shuffle_seed(seed)).repeat()
-  ds = ds.map_with_index(example)  # index = global example index g, element = its video.
-  ds = ds.batch(b)  # grain's own stacking: in a worker it stacks straight into shared memory.
-  ds = ds[process_index::process_count][start_step:]  # element k = this process's part of step k.
+  batch = _TrainBatch(source, table, seed=int(seed), offsets=offsets, crop_size=crop_size,
+                      num_classes=num_classes, flip=flip, global_batch_size=global_batch_size,
+                      b=b, process_index=process_index)
+  ds = grain.MapDataset.range(start_step, sys.maxsize).map(batch)  # element k: step start_step + k
   return _iter_batches(ds, mean=mean, worker_count=worker_count, read_threads=read_threads)
 
 

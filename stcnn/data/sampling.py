@@ -65,6 +65,14 @@ def clip_frame_indices(num_available: int, start: int,
   return indices, int(np.sum(wanted != indices))
 
 
+def clip_frames(num_available: int, start: int, offsets: Sequence[int]) -> slice | np.ndarray:
+  """The frames of `clip_frame_indices` as a slice when they are consecutive and all exist (a view
+  of a decoded segment, no copy), else as the clamped index array."""
+  if offsets[-1] == len(offsets) - 1 and start + len(offsets) <= num_available:
+    return slice(start, start + len(offsets))
+  return clip_frame_indices(num_available, start, offsets)[0]
+
+
 def train_clip_start(rng: np.random.Generator, num_available: int, span: int) -> int:
   """A start uniform over [0, num_available - span] (0 when the segment is shorter than span)."""
   return int(rng.integers(0, max(num_available - span, 0) + 1))
@@ -76,15 +84,31 @@ def train_clip_position(rng: np.random.Generator, segment_lengths: Sequence[int]
 
   Segment k of n_k frames has max(n_k - span, 0) + 1 starts (one, 0, when it is shorter than the
   span); the draw u is uniform over all the video's starts and names segment k and start u - (the
-  starts of the segments before k).
+  starts of the segments before k). `TrainClipPositions` draws the same for many videos.
   """
   if len(segment_lengths) == 0:
     raise ValueError("a video with no segments cannot give a clip")
-  starts = np.maximum(np.asarray(segment_lengths, np.int64) - span, 0) + 1
-  cum = np.cumsum(starts)
-  u = int(rng.integers(0, int(cum[-1])))
-  k = int(np.searchsorted(cum, u, side="right"))
-  return k, u - (int(cum[k - 1]) if k else 0)
+  return TrainClipPositions([0, len(segment_lengths)], segment_lengths, span).draw(rng, 0)
+
+
+class TrainClipPositions:
+  """`train_clip_position` for every video of a table, its cumulative start counts made once.
+
+  Video v's segments are records starts[v]..starts[v+1]-1 of `frames` frames each (`VideoTable`).
+  """
+
+  def __init__(self, starts: Sequence[int], frames: Sequence[int], span: int):
+    self._starts = np.asarray(starts, np.int64)
+    counts = np.maximum(np.asarray(frames, np.int64) - span, 0) + 1
+    self._before = np.concatenate([[0], np.cumsum(counts)])  # clip starts before each record
+
+  def draw(self, rng: np.random.Generator, video: int) -> tuple[int, int]:
+    """(segment position in the video, start frame): one draw, uniform over the video's clips."""
+    lo, hi = int(self._starts[video]), int(self._starts[video + 1])
+    base = int(self._before[lo])
+    at = base + int(rng.integers(0, int(self._before[hi]) - base))
+    record = int(np.searchsorted(self._before, at, side="right")) - 1
+    return record - lo, at - int(self._before[record])
 
 
 def eval_clip_starts(segment_lengths: Sequence[int], clips_per_video: int,
@@ -166,10 +190,15 @@ def decode_frame(frame) -> np.ndarray:
   return np.asarray(frame) if data is None else decode_jpeg(data)
 
 
+def is_decoded(frames) -> bool:
+  """Whether a record's frames are already decoded: a uint8 (N, H, W, 3) array (`frame_cache`)."""
+  return isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4
+
+
 def decode_clip(frames: Sequence, indices: Sequence[int]) -> np.ndarray:
   """uint8 (T, H, W, 3): decodes each distinct frame index once (already decoded frames, a uint8
   (N, H, W, 3) array as `frame_cache` gives, are gathered in one indexing)."""
-  if isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4:
+  if is_decoded(frames):
     return frames[np.asarray(indices, np.int64)]
   decoded = {int(i): decode_frame(frames[int(i)]) for i in np.unique(indices)}
   shapes = {d.shape for d in decoded.values()}

@@ -60,28 +60,65 @@ def random_crop_params(rng: np.random.Generator, height: int, width: int,
   return top, left
 
 
-def crop_flip(clip: np.ndarray, top: int, left: int, crop_size: int,
-              flip: bool) -> np.ndarray:
-  """The same crop (and horizontal flip) of every frame of a (T, H, W, C) clip; dtype unchanged."""
+def crop_flip(clip: np.ndarray, top: int, left: int, crop_size: int, flip: bool, *,
+              frames: np.ndarray | slice | None = None,
+              out: np.ndarray | None = None) -> np.ndarray:
+  """The same crop (and horizontal flip) of every frame of a (T, H, W, C) clip; dtype unchanged.
+
+  frames: which of the clip's frames to take (indices or a slice; default all), gathered after the
+    crop, so a clip of a stored segment copies only its crops.
+  out: written into (C-contiguous, the result's shape) and returned; default a new array.
+  """
   clip = np.asarray(clip)
   _check_size(clip.shape[-3], clip.shape[-2], crop_size)
   if not (0 <= top <= clip.shape[-3] - crop_size and 0 <= left <= clip.shape[-2] - crop_size):
     raise ValueError(f"crop at ({top}, {left}) of size {crop_size} leaves the "
                      f"{clip.shape[-3]}x{clip.shape[-2]} frame")
-  out = clip[..., top:top + crop_size, left:left + crop_size, :]
-  if flip:
-    out = out[..., ::-1, :]
-  return np.ascontiguousarray(out)
+  view = clip[..., top:top + crop_size, left:left + crop_size, :]
+  if isinstance(frames, slice):
+    view = view[frames]
+  elif frames is not None:
+    view = view[np.asarray(frames, np.int64)]  # a copy of the crops only
+  if not flip:
+    if out is None:
+      return np.ascontiguousarray(view)
+    out[...] = view
+    return out
+  if out is None:
+    out = np.empty(view.shape, view.dtype)
+  _flipped_into(view, out)
+  return out
+
+
+def _flipped_into(src: np.ndarray, out: np.ndarray) -> None:
+  """out[...] = src[..., ::-1, :] for (..., W, C) arrays, 3-4× faster than NumPy's own copy of the
+  flipped view (which moves each 3-byte pixel alone: ~290 µs for 10 frames of 54²).
+
+  Reversing a row's W·C elements reverses its pixels and each pixel's channels; channel k is then
+  taken from C-1-k, C strided copies of whole rows.
+  """
+  c = src.shape[-1]
+  rows = src.reshape(*src.shape[:-2], -1)[..., ::-1]
+  flat = out.reshape(*out.shape[:-2], -1)
+  for k in range(c):
+    flat[..., k::c] = rows[..., c - 1 - k::c]
+
+
+def random_crop_flip(rng: np.random.Generator, height: int, width: int, crop_size: int,
+                     flip: bool = True) -> tuple[int, int, bool]:
+  """The training draws of a clip: (top, left) uniform, then the flip coin (p=0.5) if `flip`.
+
+  Draw order (part of the randomness contract): top, left, then the flip coin.
+  """
+  top, left = random_crop_params(rng, height, width, crop_size)
+  return top, left, bool(rng.random() < 0.5) if flip else False
 
 
 def random_augment(rng: np.random.Generator, clip: np.ndarray, crop_size: int,
                    flip: bool = True) -> np.ndarray:
-  """Training augmentation of a uint8 clip: one random crop, then one coin flip, for all frames.
-
-  Draw order (part of the randomness contract): top, left, then the flip coin (if `flip`).
-  """
-  top, left = random_crop_params(rng, clip.shape[-3], clip.shape[-2], crop_size)
-  do_flip = bool(rng.random() < 0.5) if flip else False
+  """Training augmentation of a uint8 clip: one random crop, then one coin flip, for all frames
+  (the draws of `random_crop_flip`)."""
+  top, left, do_flip = random_crop_flip(rng, clip.shape[-3], clip.shape[-2], crop_size, flip)
   return crop_flip(clip, top, left, crop_size, do_flip)
 
 
