@@ -11,6 +11,9 @@ Any fusion: `:fusion=slow` (the paper's multires slow fusion ran at 10 clips/s, 
 on a fresh machine (generating the data set 34 s and preparing it ~60 s included); test video
 hit@1 0.495, clip hit@1 0.448, video hit@5 0.979 (chance 0.042; a single-frame net caps near 0.5
 on this data set, whose motion siblings differ only in motion).
+The reproduction study's recipe (experiments/study.py: 6,000 steps; experiments/RESULTS.md),
+3 seeds: test video hit@1 0.507 ± 0.011, clip hit@1 0.478 ± 0.010, video hit@5
+0.984 (chance 0.042); about 4.5 min a run on the 2 cores alone.
 Paper setting (Sports-1M on accelerators): not yet measured.
 Args (after ':'): cpu | tiny, fusion=..., streams=...; see configs/common.py.
 """

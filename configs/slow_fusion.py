@@ -8,7 +8,9 @@ Reproduces Table 1, Sports-1M test: clip hit@1 41.9, video hit@1 60.9, video hit
 
 `:cpu` (2-core CPU, no GPU; synthetic `cpu` data set, 1,500 steps): 7 min 21 s wall;
 test video hit@1 0.453, clip hit@1 0.429, video hit@5 0.969 (chance 0.042).
-With --config.total_steps=6000: 12 min 50 s wall; test video hit@1 0.64, clip hit@1 0.61.
+The reproduction study's recipe (experiments/study.py: 6,000 steps; experiments/RESULTS.md),
+3 seeds: test video hit@1 0.620 ± 0.015, clip hit@1 0.588 ± 0.006, video hit@5
+0.979 (chance 0.042); about 32 min a run on the 2 cores alone.
 Paper setting (Sports-1M on accelerators): not yet measured.
 Args (after ':'): cpu | tiny, fusion=..., streams=...; see configs/common.py.
 """
