@@ -272,3 +272,12 @@ def test_plots_filters_and_confusion_from_arrays(tmp_path):
       "".join(json.dumps(r) + "\n" for r in lines) + '{"step": 15, "split": "tr')  # half-written
   assert run.read_curve(str(tmp_path), "val") == (
       [{"step": 10, "val_video_hit@1": 0.5, "train_loss": 2.0}], {"clips_per_sec": 10.0})
+
+
+def test_a_results_directory_gets_its_own_report_and_plots():
+  """Another results directory (e.g. a longer budget's) never overwrites the cpu study's report."""
+  assert study.default_report("cpu", cells.default_results("cpu")).endswith(
+      os.path.join("experiments", "RESULTS.md"))
+  assert study.default_report("cpu", "experiments/results/cpu-12k/").endswith("RESULTS-cpu-12k.md")
+  assert study.default_report("paper").endswith("RESULTS-paper.md")
+  assert study.default_plots("cpu", "x/cpu-12k").endswith(os.path.join("plots", "cpu-12k"))

@@ -15,13 +15,21 @@ def default_paths(preset: str, workdir: str = "", results: str = "", **more) -> 
                          results=results or cells_lib.default_results(preset), **more)
 
 
-def default_report(preset: str) -> str:
-  name = "RESULTS.md" if preset == "cpu" else f"RESULTS-{preset}.md"
-  return os.path.join(EXPERIMENTS, name)
+def _report_name(preset: str, results: str) -> str:
+  """The results directory's name, or the preset's when it is the default one."""
+  return os.path.basename(os.path.normpath(results)) if results else preset
 
 
-def default_plots(preset: str) -> str:
-  return os.path.join(EXPERIMENTS, "plots", preset)
+def default_report(preset: str, results: str = "") -> str:
+  """experiments/RESULTS.md for the cpu preset's results, RESULTS-<name>.md for any other results
+  directory (another preset, or e.g. --results=experiments/results/cpu-12k): never overwritten by
+  another study's report."""
+  name = _report_name(preset, results)
+  return os.path.join(EXPERIMENTS, "RESULTS.md" if name == "cpu" else f"RESULTS-{name}.md")
+
+
+def default_plots(preset: str, results: str = "") -> str:
+  return os.path.join(EXPERIMENTS, "plots", _report_name(preset, results))
 
 
 def run_study(tables, preset: str, paths: cells_lib.Paths, *, study: str = cells_lib.DEFAULT_STUDY,
@@ -40,8 +48,8 @@ def run_study(tables, preset: str, paths: cells_lib.Paths, *, study: str = cells
       status[cell.key] = "finished" if done else "to run"
     return {"cells": status, "report": None}
   status = run.run_plan(plan, paths, preset, log)
-  path = report.write_report(paths.results, report_path or default_report(preset),
-                             plots_dir or default_plots(preset), preset)
+  path = report.write_report(paths.results, report_path or default_report(preset, paths.results),
+                             plots_dir or default_plots(preset, paths.results), preset)
   log(f"report: {path}")
   failed = {k: v for k, v in status.items() if v.startswith("failed")}
   if failed:
