@@ -74,10 +74,10 @@ def epoch_order(seed: int, epoch: int, num_videos: int) -> np.ndarray:
   if max_index == 0:
     return np.zeros(1, np.int64)
   bits = _block_bits(max_index)
-  if max_index >= 1 << bits:  # grain's walk would never end (V - 1 a power of two above 2^16)
-    raise ValueError(f"grain cannot shuffle {num_videos} elements")
   keys = _seed_seq((seed + epoch) % 2**32, _ROUNDS)
-  if bits <= _TABLE_BITS:
+  # V = 4^j + 1 (j >= 8): index V - 1 does not fit the block, and grain encrypts its truncated
+  # bits (those of index 0), as the walk below does: the same order, not a permutation.
+  if bits <= _TABLE_BITS and max_index < 1 << bits:
     return _walk_by_table(_encrypt(np.arange(1 << bits, dtype=np.uint64), keys, bits // 2),
                           max_index)
   out = np.arange(num_videos, dtype=np.uint64)  # V > 2^(bits - 2): walks average < 4 steps
