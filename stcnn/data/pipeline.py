@@ -43,16 +43,20 @@ from stcnn.data.video_index import check_labels, labels_of, video_table
 
 _EXAMPLE_STREAM = 0  # np.random.default_rng([seed, 0, g]): example g's draws.
 _SHUFFLE_STREAM = 1  # SeedSequence([seed, 1]): the video order (grain adds the epoch).
+_LABEL_CACHE = 1 << 16  # records whose checked labels a training batch function keeps
 
 
-def soft_target(labels: Sequence[int], num_classes: int,
-                out: np.ndarray | None = None) -> np.ndarray:
-  """float32 (C,): 1/n on each of the n distinct labels [choice, docs/paper.md §3]; written into
-  `out` (zeros, (C,)) when given."""
+def soft_target(labels: Sequence[int], num_classes: int) -> np.ndarray:
+  """float32 (C,): 1/n on each of the n distinct labels [choice, docs/paper.md §3]."""
   labels = np.asarray(labels, np.int64)
-  target = np.zeros(num_classes, np.float32) if out is None else out
-  target[labels] = 1.0 / len(set(labels.tolist()))
+  target = np.zeros(num_classes, np.float32)
+  target[labels] = soft_weight(labels)
   return target
+
+
+def soft_weight(labels: Sequence[int]) -> float:
+  """The weight `soft_target` gives each of a record's labels."""
+  return 1.0 / len(set(np.asarray(labels).tolist()))
 
 
 def shuffle_seed(seed: int) -> int:
@@ -139,7 +143,7 @@ class _TrainBatch:
     self._crop_size, self._num_classes, self._flip = crop_size, num_classes, flip
     self._global_batch_size, self._b, self._process_index = global_batch_size, b, process_index
     self._orders = {}  # epoch → its video order; replaced whole, so thread-safe.
-    self._targets = {}  # record index → (label, soft target) once checked
+    self._targets = {}  # record index → (label, labels, weight) once checked
 
   def __getstate__(self):
     return {**self.__dict__, "_orders": {}, "_targets": {}}
@@ -152,10 +156,14 @@ class _TrainBatch:
                                                self._table.num_videos)}
     return int(self._orders[epoch][i])
 
-  def _target(self, index: int, record: dict) -> tuple[int, np.ndarray]:
+  def _labels(self, index: int, record: dict) -> tuple[int, np.ndarray, float]:
+    """(first label, labels, soft weight 1/n) of record `index`, checked once; the last
+    _LABEL_CACHE records' are kept (a big data set's would not fit)."""
     if index not in self._targets:
+      if len(self._targets) >= _LABEL_CACHE:
+        self._targets = {}
       labels = labels_of(record, self._num_classes)
-      self._targets[index] = int(labels[0]), soft_target(labels, self._num_classes)
+      self._targets[index] = int(labels[0]), labels, soft_weight(labels)
     return self._targets[index]
 
   def __call__(self, step: int) -> dict[str, np.ndarray]:
@@ -163,7 +171,7 @@ class _TrainBatch:
     first = step * self._global_batch_size + self._process_index * b
     video = np.empty((b, len(self._offsets), size, size, 3), np.uint8)
     label = np.empty(b, np.int32)
-    target = np.empty((b, self._num_classes), np.float32)
+    target = np.zeros((b, self._num_classes), np.float32)
     for j in range(b):
       g = first + j
       v = self._video(g)
@@ -179,7 +187,8 @@ class _TrainBatch:
       top, left, flip = transforms.random_crop_flip(rng, frames.shape[1], frames.shape[2], size,
                                                     self._flip)
       transforms.crop_flip(frames, top, left, size, flip, frames=which, out=video[j])
-      label[j], target[j] = self._target(index, record)
+      label[j], labels, weight = self._labels(index, record)
+      target[j, labels] = weight  # = soft_target(labels)
     return {"video": video, "label": label, "target": target}
 
 
