@@ -141,7 +141,6 @@ def stage_times(source, *, num_frames: int, crop_size: int, batch_size: int,
   batch_fn(0)  # the first epoch's video order
   times["example (all of it)"] = _timed(batch_fn, max(reps // batch_size, 2)) / batch_size
   return times
-  return times
 
 
 def _describe(source, index) -> str:

@@ -143,10 +143,10 @@ class _TrainBatch:
     self._crop_size, self._num_classes, self._flip = crop_size, num_classes, flip
     self._global_batch_size, self._b, self._process_index = global_batch_size, b, process_index
     self._orders = {}  # epoch → its video order; replaced whole, so thread-safe.
-    self._targets = {}  # record index → (label, labels, weight) once checked
+    self._checked = {}  # record index → (label, labels, weight) once checked
 
   def __getstate__(self):
-    return {**self.__dict__, "_orders": {}, "_targets": {}}
+    return {**self.__dict__, "_orders": {}, "_checked": {}}
 
   def _video(self, g: int) -> int:
     epoch, i = divmod(g, self._table.num_videos)
@@ -159,12 +159,12 @@ class _TrainBatch:
   def _labels(self, index: int, record: dict) -> tuple[int, np.ndarray, float]:
     """(first label, labels, soft weight 1/n) of record `index`, checked once; the last
     _LABEL_CACHE records' are kept (a big data set's would not fit)."""
-    if index not in self._targets:
-      if len(self._targets) >= _LABEL_CACHE:
-        self._targets = {}
+    if index not in self._checked:
+      if len(self._checked) >= _LABEL_CACHE:
+        self._checked = {}
       labels = labels_of(record, self._num_classes)
-      self._targets[index] = int(labels[0]), labels, soft_weight(labels)
-    return self._targets[index]
+      self._checked[index] = int(labels[0]), labels, soft_weight(labels)
+    return self._checked[index]
 
   def __call__(self, step: int) -> dict[str, np.ndarray]:
     b, size, t = self._b, self._crop_size, self._table
