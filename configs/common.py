@@ -92,8 +92,10 @@ def get_config(arg: str = "", fusion: str = "single", streams: str = "full"):
   c.data.train_split = "train"
   c.data.eval_split = "val"
   c.data.test_split = "test"
-  c.data.worker_count = 0 if variant == "tiny" else 2
   c.data.cache_frames = variant != "paper"  # decode small frames once (stcnn.data.frame_cache)
+  # Grain worker processes for JPEG decoding; cached frames are read by two threads in-process,
+  # faster on 2 cores than workers (`stcnn.bench train`: README, Speed).
+  c.data.worker_count = 0 if c.data.cache_frames else 2
   c.data.clips_per_video = 20  # [paper] eval: 20 clips a video (UCF-101: 50)
   c.data.views = 4  # [paper] each clip seen 4 times (crops × flips)
   c.data.max_eval_videos = 0  # 0 = all

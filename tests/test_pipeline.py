@@ -3,6 +3,7 @@
 Frame t of every record has R = 8·y, G = 8·x, B = 6·t, so a decoded (mean-added) clip tells its crop
 offset, flip and frame indices; record i has first label i, so labels tell which record was read.
 """
+import collections
 import dataclasses
 import io
 import os
@@ -13,7 +14,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from stcnn.data import order, pipeline, sampling, transforms, video_index, video_io
+from stcnn.data import order, pipeline, randomness, sampling, transforms, video_index, video_io
 from tests.helpers import CROP, JPEGS, SIZE, Counting, decode, make_index, make_record
 
 
@@ -61,19 +62,15 @@ def test_sampling_indices_and_eval_starts():
 
 
 def test_train_clip_position_uniform_over_the_video():
+  # Segments of 12, 12 and 4 frames, span 3: 10 + 10 + 2 starts, each 1/22 of [0, 1).
+  draws = [sampling.train_clip_position((i + 0.5) / 22, [12, 12, 4], 3) for i in range(22)]
+  assert draws == [(k, s) for k, n in ((0, 10), (1, 10), (2, 2)) for s in range(n)]
+  assert sampling.train_clip_position(np.nextafter(1.0, 0.0), [12, 12, 4], 3) == (2, 1)
+  assert sampling.train_clip_position(0.99, [2], 5) == (0, 0)  # shorter than the span
   rng = np.random.default_rng(0)
-  # Segments of 12, 12 and 4 frames, span 3: 10 + 10 + 2 starts, each drawn with p = 1/22.
-  draws = [sampling.train_clip_position(rng, [12, 12, 4], 3) for _ in range(22000)]
-  counts = {}
-  for d in draws:
-    counts[d] = counts.get(d, 0) + 1
-  assert set(counts) == {(k, s) for k, n in ((0, 10), (1, 10), (2, 2)) for s in range(n)}
-  assert 800 < min(counts.values()) and max(counts.values()) < 1200
-  assert sampling.train_clip_position(rng, [2], 5) == (0, 0)  # shorter than the span
-  # One segment: the same draw as train_clip_start.
-  a, b = np.random.default_rng(3), np.random.default_rng(3)
-  assert [sampling.train_clip_position(a, [30], 10)[1] for _ in range(50)] == [
-      sampling.train_clip_start(b, 30, 10) for _ in range(50)]
+  counts = collections.Counter(sampling.train_clip_position(u, [12, 12, 4], 3)
+                               for u in rng.random(22000))
+  assert len(counts) == 22 and 800 < min(counts.values()) and max(counts.values()) < 1200
 
 
 def _jpeg(image, **kw):
@@ -207,18 +204,33 @@ def test_example_depends_only_on_seed_and_global_index():
 
 
 def test_example_draws_follow_the_contract():
-  """Example g: np.random.default_rng([seed, 0, g]) draws the clip position, top, left, flip."""
+  """Example g: row g mod 64 of default_rng([seed, 2, g // 64]).random((64, 4)) gives the clip
+  position, top, left and flip (floor(u · n) over each choice's n); across the block boundary."""
   source = [make_record("only", [0], 12)]
-  got = _cat(_take(_train(source, num_frames=3, num_classes=1, seed=9), 3))["video"]
+  got = _cat(_take(_train(source, num_frames=3, num_classes=1, seed=9), 20))["video"]
+  rows = np.concatenate([np.random.default_rng([9, 2, k]).random((64, 4)) for k in (0, 1)])
+  n = SIZE - CROP + 1
   for g, clip in enumerate(got):
-    rng = np.random.default_rng([9, 0, g])
-    start = int(rng.integers(0, 12 - 3 + 1))
-    top, left = int(rng.integers(0, SIZE - CROP + 1)), int(rng.integers(0, SIZE - CROP + 1))
-    flip = bool(rng.random() < 0.5)
+    start, top, left = (int(u * m) for u, m in zip(rows[g], (12 - 3 + 1, n, n)))
+    flip = bool(rows[g, 3] < 0.5)
     assert [decode(f) for f in clip] == [(top, left, flip, start + t) for t in range(3)]
+  assert len(got) == 80
   seed_seq = lambda *e: tuple(np.random.SeedSequence(list(e)).generate_state(4))
-  assert pipeline.shuffle_seed(9) == seed_seq(9, 1)[0]
-  assert seed_seq(9, 1) not in {seed_seq(9, 0, g) for g in range(1 << 16)}  # distinct streams
+  assert pipeline.randomness.shuffle_seed(9) == seed_seq(9, 1)[0]
+  assert seed_seq(9, 1) not in {seed_seq(9, 2, k) for k in range(1 << 16)}  # distinct streams
+
+
+def test_example_uniforms_are_a_function_of_the_example_alone():
+  whole = randomness.example_uniforms(3, 0, 200)
+  assert whole.shape == (200, 4) and 0 <= whole.min() and whole.max() < 1
+  for first, count in ((0, 1), (60, 8), (63, 66), (130, 70)):
+    np.testing.assert_array_equal(randomness.example_uniforms(3, first, count),
+                                  whole[first:first + count])
+  assert not np.array_equal(randomness.example_uniforms(4, 0, 8), whole[:8])
+  assert randomness.uniform_index(0.0, 5) == 0 and randomness.uniform_index(0.999, 5) == 4
+  assert randomness.uniform_index(np.nextafter(1.0, 0.0), 7) == 6
+  with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+    randomness.example_uniforms(-1, 0, 4)
 
 
 def _contract_batches(source, *, seed, steps, b, num_frames, offsets=None, num_classes):
@@ -227,17 +239,19 @@ def _contract_batches(source, *, seed, steps, b, num_frames, offsets=None, num_c
   offsets = sampling.clip_offsets(num_frames, offsets)
   table = video_index.video_table(source)
   videos = grain.MapDataset.range(table.num_videos).shuffle(
-      seed=pipeline.shuffle_seed(seed)).repeat()
+      seed=randomness.shuffle_seed(seed)).repeat()
   batches = []
   for step in range(steps):
     video, label, target = [], [], []
     for g in range(step * b, (step + 1) * b):
       v = videos[g]
-      rng = np.random.default_rng([seed, 0, g])
+      u = randomness.example_uniforms(seed, g, 1)[0]
       lo, hi = table.starts[v], table.starts[v + 1]
-      k, start = sampling.train_clip_position(rng, table.frames[lo:hi], max(offsets) + 1)
+      k, start = sampling.train_clip_position(u[0], table.frames[lo:hi], max(offsets) + 1)
       record = source[int(table.records[lo + k])]
-      video.append(transforms.random_augment(rng, sampling.read_clip(record, start, offsets), CROP))
+      clip = sampling.read_clip(record, start, offsets)
+      top, left, flip = transforms.crop_flip_params(u[1:], clip.shape[1], clip.shape[2], CROP)
+      video.append(transforms.crop_flip(clip, top, left, CROP, flip))
       label.append(record["labels"][0])
       target.append(pipeline.soft_target(record["labels"], num_classes))
     batches.append({"video": transforms.normalize(np.stack(video)),

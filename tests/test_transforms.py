@@ -59,34 +59,22 @@ def test_normalize_subtracts_mean_last():
   np.testing.assert_array_equal(transforms.normalize(np.array([10], np.uint8), mean=10.5), [-0.5])
 
 
-def test_random_augment_draw_order_and_coverage():
+def test_crop_flip_params_and_random_augment():
   clip = np.random.default_rng(0).integers(0, 255, (4, 10, 10, 3)).astype(np.uint8)
   out = transforms.random_augment(np.random.default_rng(7), clip, crop_size=6)
-  rng = np.random.default_rng(7)  # The contract: top, left, then the flip coin.
-  top, left = int(rng.integers(0, 5)), int(rng.integers(0, 5))
-  flip = bool(rng.random() < 0.5)
+  u = np.random.default_rng(7).random(3)  # top, left, then the flip coin
+  top, left, flip = int(u[0] * 5), int(u[1] * 5), bool(u[2] < 0.5)
   np.testing.assert_array_equal(out, transforms.crop_flip(clip, top, left, 6, flip))
   assert out.shape == (4, 6, 6, 3) and out.dtype == np.uint8
+  # 5 × 7 frames, crop 3: tops 0..2 and lefts 0..4, each an equal slice of [0, 1).
+  assert [transforms.crop_flip_params((u, 0, 0), 5, 7, 3)[0] for u in (0, 0.34, 0.67, 0.999)] == [
+      0, 1, 2, 2]
+  assert [transforms.crop_flip_params((0, u, 0), 5, 7, 3)[1] for u in np.arange(5) / 5 + 0.1] == [
+      0, 1, 2, 3, 4]
+  assert transforms.crop_flip_params((0, 0, 0.49), 5, 7, 3)[2]
+  assert not transforms.crop_flip_params((0, 0, 0.5), 5, 7, 3)[2]
+  assert not transforms.crop_flip_params((0, 0, 0.1), 5, 7, 3, flip=False)[2]
+  with pytest.raises(ValueError, match="does not fit"):
+    transforms.crop_flip_params((0, 0, 0), 5, 7, 6)
 
-  rng = np.random.default_rng(1)
-  params = [transforms.random_crop_params(rng, 5, 7, 3) for _ in range(2000)]
-  assert {t for t, _ in params} == {0, 1, 2}
-  assert {left for _, left in params} == {0, 1, 2, 3, 4}
-  square = np.broadcast_to(np.arange(4, dtype=np.uint8)[:, None], (1, 4, 4, 1))  # value = x
-  flipped = [transforms.random_augment(rng, square, 4)[0, 0, 0, 0] == 3 for _ in range(2000)]
-  assert 900 < sum(flipped) < 1100  # p(flip) = 0.5
-  assert not any(transforms.random_augment(rng, square, 4, flip=False)[0, 0, 0, 0] == 3
-                 for _ in range(200))
 
-def test_eval_views():
-  views = transforms.eval_views(10, 10, 6, views=4)
-  assert views == [transforms.View(2, 2, False), transforms.View(2, 2, True),
-                   transforms.View(0, 0, False), transforms.View(4, 4, True)]
-  ten = transforms.eval_views(10, 12, 6, views=10)
-  assert len(set(ten)) == 10
-  assert {(v.top, v.left) for v in ten} == {(2, 3), (0, 0), (0, 6), (4, 0), (4, 6)}
-  assert sum(v.flip for v in ten) == 5
-  assert transforms.eval_views(200, 200, 170, 2) == [transforms.View(15, 15, False),
-                                                     transforms.View(15, 15, True)]
-  with pytest.raises(ValueError, match="views"):
-    transforms.eval_views(10, 10, 6, views=11)

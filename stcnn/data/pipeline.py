@@ -6,18 +6,18 @@ batches {'video' float32 (b, T, S, S, 3), 'label' int32 (b,), 'target' float32 (
 
 Which records make each video comes from `stcnn.data.video_index` (pass the data set's index).
 
-Randomness contract (docs/design.md), training [choice: videos, not segments, are the unit]:
+Randomness contract (docs/design.md; its streams live in `stcnn.data.randomness`), training
+[choice: videos, not segments, are the unit]:
   * global example g (= step · global_batch_size + position in the global batch) is a clip of video
     perm_e[g mod V] of epoch e = g // V, V = the number of videos, where perm_e is grain's index
     shuffle (`grain.MapDataset.range(V).shuffle(...).repeat()`, computed a whole epoch at a time by
-    `order.epoch_order`) seeded by SeedSequence([seed, 1]) (+ e: grain reseeds each epoch): every
-    video is seen once an epoch however many segments it was stored as (a 10-segment video is not
-    drawn 10× as often as a short one), in a fresh order each epoch, a function of (seed, e) only;
-  * its segment and clip start (one draw, uniform over the video's clip positions,
-    `sampling.train_clip_position`), crop and flip come from np.random.default_rng([seed, 0, g])
-    (draw order: position, top, left, flip), a function of (seed, g) only. The streams [seed, 0, ·]
-    and [seed, 1] never share entropy (SeedSequence pads with zeros: [seed, 0x5EED] was example
-    24301's);
+    `order.epoch_order`) seeded by `randomness.shuffle_seed(seed)` (+ e: grain reseeds each
+    epoch): every video is seen once an epoch however many segments it was stored as (a
+    10-segment video is not drawn 10× as often as a short one), in a fresh order each epoch, a
+    function of (seed, e) only;
+  * its segment and clip start (`sampling.TrainClipPositions`: uniform over the video's clip
+    positions), crop and flip (`transforms.crop_flip_params`) come from example g's four uniforms,
+    `randomness.example_uniforms` (position, top, left, flip), a function of (seed, g) only;
   * every grain element is one process batch: element k of the MapDataset holds this process's
     slice [p·b, (p+1)·b) of global step start_step + k's B = P·b examples (`_TrainBatch`, which
     computes the whole slice in one call).
@@ -38,11 +38,9 @@ from typing import Iterator, Sequence
 import grain
 import numpy as np
 
-from stcnn.data import order, sampling, transforms
+from stcnn.data import order, randomness, sampling, transforms
 from stcnn.data.video_index import check_labels, labels_of, video_table
 
-_EXAMPLE_STREAM = 0  # np.random.default_rng([seed, 0, g]): example g's draws.
-_SHUFFLE_STREAM = 1  # SeedSequence([seed, 1]): the video order (grain adds the epoch).
 _LABEL_CACHE = 1 << 16  # records whose checked labels a training batch function keeps
 
 
@@ -57,13 +55,6 @@ def soft_target(labels: Sequence[int], num_classes: int) -> np.ndarray:
 def soft_weight(labels: Sequence[int]) -> float:
   """The weight `soft_target` gives each of a record's labels."""
   return 1.0 / len(set(np.asarray(labels).tolist()))
-
-
-def shuffle_seed(seed: int) -> int:
-  """The seed of grain's video shuffle: SeedSequence([seed, 1]), never a stream of an example."""
-  if not isinstance(seed, (int, np.integer)) or seed < 0:
-    raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-  return int(np.random.SeedSequence([int(seed), _SHUFFLE_STREAM]).generate_state(1)[0])
 
 
 def _read_options(read_threads: int) -> grain.ReadOptions:
@@ -152,7 +143,7 @@ class _TrainBatch:
     epoch, i = divmod(g, self._table.num_videos)
     if epoch not in self._orders:  # keeps the epochs a batch can span: this one and the last
       self._orders = {**{e: o for e, o in self._orders.items() if e == epoch - 1},
-                      epoch: order.epoch_order(shuffle_seed(self._seed), epoch,
+                      epoch: order.epoch_order(randomness.shuffle_seed(self._seed), epoch,
                                                self._table.num_videos)}
     return int(self._orders[epoch][i])
 
@@ -172,11 +163,10 @@ class _TrainBatch:
     video = np.empty((b, len(self._offsets), size, size, 3), np.uint8)
     label = np.empty(b, np.int32)
     target = np.zeros((b, self._num_classes), np.float32)
+    draws = randomness.example_uniforms(self._seed, first, b).tolist()
     for j in range(b):
-      g = first + j
-      v = self._video(g)
-      rng = np.random.default_rng([self._seed, _EXAMPLE_STREAM, g])
-      k, start = self._positions.draw(rng, v)
+      v = self._video(first + j)
+      k, start = self._positions.draw(draws[j][0], v)
       index = int(t.records[int(t.starts[v]) + k])
       record = self._source[index]
       frames = record["frames"]
@@ -184,8 +174,8 @@ class _TrainBatch:
         which = sampling.clip_frames(len(frames), start, self._offsets)
       else:
         frames, which = sampling.read_clip(record, start, self._offsets), None
-      top, left, flip = transforms.random_crop_flip(rng, frames.shape[1], frames.shape[2], size,
-                                                    self._flip)
+      top, left, flip = transforms.crop_flip_params(draws[j][1:], frames.shape[1], frames.shape[2],
+                                                    size, self._flip)
       transforms.crop_flip(frames, top, left, size, flip, frames=which, out=video[j])
       label[j], labels, weight = self._labels(index, record)
       target[j, labels] = weight  # = soft_target(labels)
@@ -244,7 +234,7 @@ def train_dataset(source, *, num_frames: int, crop_size: int, num_classes: int,
   if start_step < 0:
     raise ValueError(f"start_step must be >= 0, got {start_step}")
   offsets = sampling.clip_offsets(num_frames, frame_offsets)
-  shuffle_seed(seed)  # Checks the seed before any scan.
+  randomness.check_seed(seed)  # before any scan
   if len(source) == 0:
     raise ValueError("the training source is empty")
   table = video_table(source, index=index)

@@ -5,10 +5,8 @@ for contiguous clips (single-frame, early and slow fusion) and e.g. (0, 15) for 
 span is max(offsets) + 1 frames.
 
 Training [paper: clips are random and about half a second]: a position uniform over every place
-where the span fits in one of the video's segments (`train_clip_position`: one draw picks the
-segment
-and the start together, so a segment weighs as many clips as it has starts; a one-segment video
-draws exactly what `train_clip_start` draws).
+where the span fits in one of the video's segments (`train_clip_position`: one uniform picks the
+segment and the start together, so a segment weighs as many clips as it has starts).
 
 Evaluation [paper: 20 clips a video, 50 on UCF-101]: exactly N clips a video, spread over the
 video's segments as evenly as possible (segment k of S gets the clips j with floor(j·S/N) = k, i.e.
@@ -32,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from stcnn.data import video_io
+from stcnn.data.randomness import uniform_index
 
 
 def clip_offsets(num_frames: int, offsets: Sequence[int] | None = None) -> tuple[int, ...]:
@@ -73,22 +72,17 @@ def clip_frames(num_available: int, start: int, offsets: Sequence[int]) -> slice
   return clip_frame_indices(num_available, start, offsets)[0]
 
 
-def train_clip_start(rng: np.random.Generator, num_available: int, span: int) -> int:
-  """A start uniform over [0, num_available - span] (0 when the segment is shorter than span)."""
-  return int(rng.integers(0, max(num_available - span, 0) + 1))
-
-
-def train_clip_position(rng: np.random.Generator, segment_lengths: Sequence[int],
+def train_clip_position(u: float, segment_lengths: Sequence[int],
                         span: int) -> tuple[int, int]:
-  """(segment position, start) uniform over every clip position of a video. One draw.
+  """(segment position, start) uniform over every clip position of a video, from one uniform u.
 
   Segment k of n_k frames has max(n_k - span, 0) + 1 starts (one, 0, when it is shorter than the
-  span); the draw u is uniform over all the video's starts and names segment k and start u - (the
-  starts of the segments before k). `TrainClipPositions` draws the same for many videos.
+  span); i = uniform_index(u, all the video's starts) names segment k and start i - (the starts of
+  the segments before k). `TrainClipPositions` does the same for many videos.
   """
   if len(segment_lengths) == 0:
     raise ValueError("a video with no segments cannot give a clip")
-  return TrainClipPositions([0, len(segment_lengths)], segment_lengths, span).draw(rng, 0)
+  return TrainClipPositions([0, len(segment_lengths)], segment_lengths, span).draw(u, 0)
 
 
 class TrainClipPositions:
@@ -102,11 +96,12 @@ class TrainClipPositions:
     counts = np.maximum(np.asarray(frames, np.int64) - span, 0) + 1
     self._before = np.concatenate([[0], np.cumsum(counts)])  # clip starts before each record
 
-  def draw(self, rng: np.random.Generator, video: int) -> tuple[int, int]:
-    """(segment position in the video, start frame): one draw, uniform over the video's clips."""
+  def draw(self, u: float, video: int) -> tuple[int, int]:
+    """(segment position in the video, start frame), uniform over the video's clips for u
+    uniform in [0, 1)."""
     lo, hi = int(self._starts[video]), int(self._starts[video + 1])
     base = int(self._before[lo])
-    at = base + int(rng.integers(0, int(self._before[hi]) - base))
+    at = base + uniform_index(u, int(self._before[hi]) - base)
     record = int(np.searchsorted(self._before, at, side="right")) - 1
     return record - lo, at - int(self._before[record])
 

@@ -1,8 +1,9 @@
 """Clip augmentation (pure numpy): the one home of crop, flip and mean subtraction [paper §2].
 
 Clips stay uint8 (T, H, W, 3) through crop and flip; `normalize` is the last step and the only one
-that makes float32. Random functions take an `np.random.Generator`, and every one of them has an
-explicit-parameter twin (`crop_flip`), so the numerics are testable without randomness.
+that makes float32. The training draws come in as uniforms (`crop_flip_params`, the contract in
+`stcnn.data.randomness`), and the crop itself takes explicit parameters (`crop_flip`), so the
+numerics are testable without randomness.
 
 Training [paper]: one random crop_size × crop_size window and one coin flip (p=0.5) per clip, the
 same for every frame of the clip; subtract the constant 117.
@@ -23,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from stcnn.data.randomness import uniform_index
 
 MEAN = 117.0  # [paper] constant subtracted from raw pixel values.
 PAPER_FRAME_SIZE = 200  # [paper] stored frames are 200 × 200.
@@ -49,15 +52,6 @@ def crop_size_for(frame_size: int, multires: bool = False) -> int:
 def _check_size(height: int, width: int, crop_size: int) -> None:
   if crop_size > height or crop_size > width or crop_size <= 0:
     raise ValueError(f"crop_size={crop_size} does not fit frames of {height}x{width}")
-
-
-def random_crop_params(rng: np.random.Generator, height: int, width: int,
-                       crop_size: int) -> tuple[int, int]:
-  """(top, left) uniform over every position where the crop fits. Draws top, then left."""
-  _check_size(height, width, crop_size)
-  top = int(rng.integers(0, height - crop_size + 1))
-  left = int(rng.integers(0, width - crop_size + 1))
-  return top, left
 
 
 def crop_flip(clip: np.ndarray, top: int, left: int, crop_size: int, flip: bool, *,
@@ -104,21 +98,22 @@ def _flipped_into(src: np.ndarray, out: np.ndarray) -> None:
     flat[..., k::c] = rows[..., c - 1 - k::c]
 
 
-def random_crop_flip(rng: np.random.Generator, height: int, width: int, crop_size: int,
+def crop_flip_params(u, height: int, width: int, crop_size: int,
                      flip: bool = True) -> tuple[int, int, bool]:
-  """The training draws of a clip: (top, left) uniform, then the flip coin (p=0.5) if `flip`.
-
-  Draw order (part of the randomness contract): top, left, then the flip coin.
-  """
-  top, left = random_crop_params(rng, height, width, crop_size)
-  return top, left, bool(rng.random() < 0.5) if flip else False
+  """The training crop and flip of a clip from three uniforms in [0, 1), u = (top, left, flip):
+  (top, left) uniform over every position where the crop fits, then the flip coin (p=0.5) if
+  `flip`."""
+  _check_size(height, width, crop_size)
+  return (uniform_index(u[0], height - crop_size + 1), uniform_index(u[1], width - crop_size + 1),
+          bool(flip and u[2] < 0.5))
 
 
 def random_augment(rng: np.random.Generator, clip: np.ndarray, crop_size: int,
                    flip: bool = True) -> np.ndarray:
-  """Training augmentation of a uint8 clip: one random crop, then one coin flip, for all frames
-  (the draws of `random_crop_flip`)."""
-  top, left, do_flip = random_crop_flip(rng, clip.shape[-3], clip.shape[-2], crop_size, flip)
+  """One random crop and coin flip of a uint8 clip, the same for all frames: `crop_flip_params` of
+  three uniforms drawn from `rng`."""
+  top, left, do_flip = crop_flip_params(rng.random(3), clip.shape[-3], clip.shape[-2], crop_size,
+                                        flip)
   return crop_flip(clip, top, left, crop_size, do_flip)
 
 
