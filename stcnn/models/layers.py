@@ -12,7 +12,8 @@ same function (to float rounding) with the same parameters, and tests/test_layer
 and gradients against the references. Measured on 2 threads (training step, forward + backward):
 - conv1 of the per-frame towers at small width (11×11 stride 3, 3 → 24 channels) as
   space-to-depth and matmuls (`conv_s2d`): XLA:CPU's convolution is slow with 3 input channels
-  and stride 3 on small images;
+  and stride 3 on small images. Its forward and its gradient sum the kernel rows on different
+  sides of the matmul, each the faster one for its use (evaluation forward 1.8-1.9× faster);
 - the stride-1 convs whose kernel spans the whole map (multires conv2-5 at the `cpu` size) as
   im2col (`conv_im2col`); `conv_impl_for` says where each formulation wins;
 - 2×2 max pooling as a max over the four strided sub-grids with a hand-written gradient
@@ -135,11 +136,12 @@ def conv_im2col(x, w, stride: int):
   return (patches @ w.reshape(fh * fw * c, d)).reshape(n, oh, ow, d)
 
 
-def conv_s2d(x, w, stride: int):
-  """`conv_reference` as space-to-depth and matmuls: the padded input cut into stride×stride
-  blocks stacked on channels (s²·C), the kernel zero-padded to kb = ceil(f/s) blocks a side and
-  cut the same way; that leaves a stride-1 VALID conv with kb×kb taps, computed per kernel block
-  row: the kb column taps concatenated on channels (kb·s²·C) and one matmul, the kb rows summed."""
+def _s2d_rows(x, w, stride: int):
+  """The space-to-depth layout of `conv_s2d`: (rows, kernel blocks, oh). The padded input is cut
+  into stride×stride blocks stacked on channels (s²·C) and the kernel zero-padded to kb =
+  ceil(f/s) blocks a side and cut the same way, leaving a stride-1 VALID conv with kb×kb taps;
+  rows (N, oh + kb - 1, ow, kb·s²·C) holds the kb column taps concatenated on channels, and
+  kernel block row i (kb·s²·C, d) applies to rows[:, i:i + oh]."""
   n, h, wd, c = x.shape
   f, _, _, d = w.shape
   s = stride
@@ -153,7 +155,43 @@ def conv_s2d(x, w, stride: int):
   wb = jnp.pad(w, ((0, kb * s - f), (0, kb * s - f), (0, 0), (0, 0)))
   wb = wb.reshape(kb, s, kb, s, c, d).transpose(0, 2, 1, 3, 4, 5).reshape(kb, kb * s * s * c, d)
   rows = jnp.concatenate([xb[:, :, j:j + ow] for j in range(kb)], axis=-1)
-  return sum(jnp.einsum("nhwc,cd->nhwd", rows[:, i:i + oh], wb[i]) for i in range(kb))
+  return rows, wb, oh
+
+
+def _conv_s2d_input_taps(x, w, stride: int):
+  """`conv_s2d` as kb matmuls, one per kernel block row, each on its slice of the rows."""
+  rows, wb, oh = _s2d_rows(x, w, stride)
+  return sum(jnp.einsum("nhwc,cd->nhwd", rows[:, i:i + oh], wb[i]) for i in range(len(wb)))
+
+
+def _conv_s2d_output_taps(x, w, stride: int):
+  """`conv_s2d` as one matmul of the rows with every kernel block row at once (kb·d outputs),
+  then the kb row taps summed as shifted slices of that (smaller) output."""
+  rows, wb, oh = _s2d_rows(x, w, stride)
+  y = jnp.einsum("nhwc,icd->nhwid", rows, wb)
+  return sum(y[:, i:i + oh, :, i] for i in range(len(wb)))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv_s2d(x, w, stride: int):
+  """`conv_reference` as space-to-depth and matmuls (`_s2d_rows`). The forward takes the kernel
+  rows on the output side (`_conv_s2d_output_taps`: XLA:CPU copies the kb input slices of the
+  other form slowly, ~2× the forward at batch 128); the gradients are those of the input-side
+  form (`_conv_s2d_input_taps`), faster for the weight gradient at training batch sizes. Both
+  compute the same sums."""
+  return _conv_s2d_output_taps(x, w, stride)
+
+
+def _conv_s2d_fwd(x, w, stride: int):
+  return _conv_s2d_output_taps(x, w, stride), (x, w)
+
+
+def _conv_s2d_bwd(stride: int, residuals, g):
+  _, vjp = jax.vjp(functools.partial(_conv_s2d_input_taps, stride=stride), *residuals)
+  return vjp(g)
+
+
+conv_s2d.defvjp(_conv_s2d_fwd, _conv_s2d_bwd)
 
 
 CONV_IMPLS = {"reference": conv_reference, "im2col": conv_im2col, "s2d": conv_s2d}
