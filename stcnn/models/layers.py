@@ -13,7 +13,7 @@ and gradients against the references. Measured on 2 threads (training step, forw
 - conv1 of the per-frame towers at small width (11×11 stride 3, 3 → 24 channels) as
   space-to-depth and matmuls (`conv_s2d`): XLA:CPU's convolution is slow with 3 input channels
   and stride 3 on small images. Its forward and its gradient sum the kernel rows on different
-  sides of the matmul, each the faster one for its use (evaluation forward 1.8-1.9× faster);
+  sides of the matmul, each the faster one for its use (evaluation forward 1.5-1.9× faster);
 - the stride-1 convs whose kernel spans the whole map (multires conv2-5 at the `cpu` size) as
   im2col (`conv_im2col`); `conv_impl_for` says where each formulation wins;
 - 2×2 max pooling as a max over the four strided sub-grids with a hand-written gradient
