@@ -22,7 +22,7 @@ import os
 
 from absl import app, flags
 
-from stcnn import bench
+from stcnn import bench, host_memory
 from stcnn.bench.model import define_network_flags
 
 FLAGS = flags.FLAGS
@@ -61,6 +61,7 @@ def time_torch(config, *, steps: int, warmup: int) -> tuple[float, int]:
 
 def main(argv):
   del argv
+  host_memory.keep_freed_memory()  # as every stcnn command: for both (one process)
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError as e:

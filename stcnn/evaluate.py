@@ -21,7 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from stcnn import checkpoint_reader, console, fileio, metrics, models, parallel
+from stcnn import checkpoint_reader, console, fileio, host_memory, metrics, models, parallel
 
 
 class Evaluator:
@@ -202,6 +202,7 @@ def define_flags():
 
 def main(argv):
   console.quiet_libraries()
+  host_memory.keep_freed_memory()  # before the first jax computation
   del argv
   from stcnn import config_check
   from stcnn.data import datasets

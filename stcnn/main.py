@@ -20,7 +20,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from stcnn import console
+from stcnn import console, host_memory
 
 config_flags.DEFINE_config_file("config", None, "Config file: configs/X.py[:arg].",
                                 lock_config=True)
@@ -100,6 +100,7 @@ def parse_flags(argv):
 def main(argv):
   del argv
   console.quiet_libraries()
+  host_memory.keep_freed_memory()  # before the first jax computation
   from stcnn import config_check
   try:
     config_check.check(FLAGS.config)  # before any work

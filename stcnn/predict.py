@@ -17,7 +17,7 @@ import sys
 
 from absl import app, flags, logging
 
-from stcnn import checkpoint_reader, console, fileio
+from stcnn import checkpoint_reader, console, fileio, host_memory
 from stcnn.data import transforms, video_io
 from stcnn.predictor import Predictor
 
@@ -115,6 +115,7 @@ def _png_path(folder: str, video: str, taken: set) -> str:
 
 def main(argv):
   console.quiet_libraries()
+  host_memory.keep_freed_memory()  # before the first jax computation
   videos = argv[1:]
   if not videos:
     raise app.UsageError("name at least one video: python -m stcnn.predict --workdir=DIR "

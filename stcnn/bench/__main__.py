@@ -10,7 +10,7 @@ from typing import Callable
 
 from absl import app, flags
 
-from stcnn import console
+from stcnn import console, host_memory
 import stcnn.bench
 from stcnn.bench.data import bench_data
 from stcnn.bench.model import ROOT, bench_model, define_network_flags
@@ -60,6 +60,7 @@ STEPS = {"model": (10, 2), "data": (20, 3), "train": (30, 5)}  # default --steps
 
 def main(argv):
   console.quiet_libraries()
+  host_memory.keep_freed_memory()  # before the first jax computation
   if len(argv) < 2 or argv[1] not in SUBCOMMANDS:
     raise app.UsageError(f"usage: python -m stcnn.bench {{{','.join(SUBCOMMANDS)}}} [--flags]; "
                          f"got {argv[1:]}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from stcnn import console
+from stcnn import console, host_memory
 
 FLAGS = flags.FLAGS
 
@@ -44,6 +44,7 @@ def _define_flags():
 
 def main(argv):
   console.quiet_libraries()
+  host_memory.keep_freed_memory()  # before the first jax computation
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   from stcnn.repro import study
