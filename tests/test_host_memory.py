@@ -13,8 +13,8 @@ import resource, sys
 from stcnn import host_memory
 print(host_memory.keep_freed_memory())
 import jax, jax.numpy as jnp
-step = jax.jit(lambda x: x * 2 + 1)  # a fresh 64 MB output each call, freed after
-x = jnp.ones(16 * 2**20)
+step = jax.jit(lambda x: x * 2 + 1)  # a fresh 48 MB output each call, freed after
+x = jnp.ones(12 * 2**20)
 for _ in range(20):  # warm-up: compiled, the heap grown to its steady state (fragmentation)
   step(x).block_until_ready()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -35,11 +35,12 @@ def _page_faults(keep: str) -> tuple[str, int]:
 def test_freed_memory_is_reused_without_page_faults():
   applied, kept = _page_faults("1")
   assert applied == "True"
-  # 4 calls × 64 MB = 65,536 pages of 4 KB when each call maps fresh memory; ~none when reused.
+  # 4 calls × 48 MB = 49,152 pages of 4 KB when each call maps fresh memory (glibc maps any
+  # block above 32 MB); ~none when reused.
   assert kept < 2_000
   applied, default = _page_faults("0")
   assert applied == "False"
-  assert default > 30_000
+  assert default > 25_000
 
 
 def test_opt_out(monkeypatch):
