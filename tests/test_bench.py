@@ -1,6 +1,7 @@
 """stcnn.bench: what it reports and how (never how fast: performance is not asserted)."""
 import json
 import math
+import mmap
 import os
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from stcnn import bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_KEYS = ("model", "size", "width", "batch", "clips_per_s", "gflop_per_clip", "gflops_achieved",
-              "peak_fraction", "eval_views_per_s", "peak_gflops")
+              "peak_fraction", "eval_views_per_s", "peak_gflops", "sys_ms_per_step",
+              "page_faults_per_step")
 
 
 def test_importing_defines_no_flags():
@@ -38,6 +40,25 @@ def test_single_frame_paper_forward_cost():
   params, gflop = bench.params_and_gflop(bench.model_config("single", "paper"))
   assert params == 73_908_071
   assert gflop == pytest.approx(2.54, rel=0.01)  # the known forward cost of the paper's network
+
+
+def test_median_rate_reports_what_the_calls_cost_the_kernel():
+  size = 32 * 2**20
+
+  def touch_fresh_memory():  # maps 32 MB and touches each 4 KB page once: 8,192 page faults
+    region = mmap.mmap(-1, size)
+    pages = np.frombuffer(region, np.uint8)
+    pages[::4096] = 1
+    del pages
+    region.close()
+
+  usage = {}
+  assert bench.median_rate(touch_fresh_memory, steps=3, warmup=1, usage=usage) > 0
+  assert 8_192 <= usage["page_faults"] < 8_192 + 2_000
+  assert usage["sys_ms"] > 0
+  usage = {}
+  bench.median_rate(lambda: None, steps=3, warmup=1, usage=usage)
+  assert usage["page_faults"] < 100
 
 
 def test_model_subcommand_json():

@@ -10,6 +10,8 @@ A table a person reads, or with --json one JSON object a line (notes then go to 
          forward GFLOP/clip (stcnn.summary: convs + FCs, 2 × MACs); achieved GFLOP/s = XLA's cost
          analysis of the compiled training step (padding taps not counted) / median step time,
          and as a fraction of the fp32 matmul peak measured in the same run (--peak_n² jnp.dot);
+         system time and page faults a step (getrusage over the timed steps: what the step costs
+         the kernel, ~0 when freed memory is reused, stcnn/host_memory.py);
          eval views/s of the evaluator's jitted forward at batch --eval_batch (0 eval_steps: off).
   data   training input pipeline throughput: clips/s and clips/s per worker process and per CPU
          core, for each clip length (--num_frames) and worker count (--workers), batch --batch;

@@ -99,11 +99,13 @@ def time_model(name: str, config, *, steps: int = 10, warmup: int = 2, eval_batc
     del video
   step = step.lower(state, batch).compile()
   train_flops = _xla_flops(step)
-  rate = median_rate(stepper(step, state, batch), steps, warmup)
+  usage = {}
+  rate = median_rate(stepper(step, state, batch), steps, warmup, usage)
   n_params, fwd_gflop = params_and_gflop(config)
   row = {"model": name, "size": size, "width": config.model.width, "batch": b, "params": n_params,
          "clips_per_s": b * rate, "step_ms": 1e3 / rate, "gflop_per_clip": fwd_gflop,
-         "train_gflop_per_clip": train_flops / b / 1e9, "gflops_achieved": train_flops * rate / 1e9}
+         "train_gflop_per_clip": train_flops / b / 1e9, "gflops_achieved": train_flops * rate / 1e9,
+         "sys_ms_per_step": usage["sys_ms"], "page_faults_per_step": usage["page_faults"]}
   if peak_gflops:
     row.update(peak_gflops=peak_gflops, peak_fraction=row["gflops_achieved"] / peak_gflops)
   if eval_steps > 0:
@@ -118,6 +120,7 @@ MODEL_COLUMNS = (
     ("gflop_per_clip", "fwd GFLOP/clip", ".3f"),
     ("train_gflop_per_clip", "XLA train GFLOP/clip", ".3f"),
     ("gflops_achieved", "XLA GFLOP/s", ".1f"), ("peak_fraction", "of peak", ".1%"),
+    ("sys_ms_per_step", "sys ms/step", ".1f"), ("page_faults_per_step", "faults/step", ",.0f"),
     ("eval_views_per_s", "eval views/s", ".1f"))
 
 

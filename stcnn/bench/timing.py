@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import sys
 import time
 from typing import Callable, Sequence
@@ -17,19 +18,28 @@ import numpy as np
 FLAGS = flags.FLAGS
 
 
-def median_rate(fn: Callable[[], object], steps: int, warmup: int) -> float:
+def median_rate(fn: Callable[[], object], steps: int, warmup: int,
+                usage: dict | None = None) -> float:
   """Calls a second: 1 / the median wall time of `steps` calls of fn() after `warmup` untimed ones.
 
-  Every call's result is blocked on (jax.block_until_ready) before the clock is read.
+  Every call's result is blocked on (jax.block_until_ready) before the clock is read. With a dict
+  `usage`, also what the timed calls cost the process besides computing, per call (getrusage):
+  `sys_ms` (kernel time: page faults, thread wake-ups) and `page_faults` (minor faults: memory
+  touched for the first time, see stcnn/host_memory.py).
   """
   import jax  # pylint: disable=g-import-not-at-top
   for _ in range(warmup):
     jax.block_until_ready(fn())
-  times = []
-  for _ in range(max(steps, 1)):
+  times, n = [], max(steps, 1)
+  before = resource.getrusage(resource.RUSAGE_SELF)
+  for _ in range(n):
     t0 = time.perf_counter()
     jax.block_until_ready(fn())
     times.append(time.perf_counter() - t0)
+  if usage is not None:
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    usage.update(sys_ms=1e3 * (after.ru_stime - before.ru_stime) / n,
+                 page_faults=(after.ru_minflt - before.ru_minflt) / n)
   return 1.0 / float(np.median(times))
 
 
