@@ -21,7 +21,25 @@ import jax
 import ml_collections
 import numpy as np
 
-from stcnn import checkpoint_reader, console, fileio, host_memory, metrics, models, parallel
+from stcnn import (
+  checkpoint_reader,
+  console,
+  fileio,
+  host_memory,
+  metrics,
+  models,
+  parallel,
+  xla_options,
+)
+
+
+def jit_predict(model, mesh):
+  """(params, views) → class probabilities (softmax of the scores), jitted: params replicated over
+  `mesh`, the views split over its data axis, compiled with `stcnn.xla_options`."""
+  return jax.jit(lambda p, v: jax.nn.softmax(model.apply({"params": p}, v, train=False)),
+                 in_shardings=(parallel.replicated(mesh), parallel.data_sharding(mesh)),
+                 out_shardings=parallel.replicated(mesh),
+                 compiler_options=xla_options.compiler_options())
 
 
 class Evaluator:
@@ -67,13 +85,7 @@ class Evaluator:
         process_count=jax.process_count(),
         worker_count=0 if frame_cache.is_cached(source) else config.data.worker_count)
     self.groups = class_groups(data.hierarchy, config.num_classes)
-    model = models.build(config)
-
-    def predict(params, video):
-      return jax.nn.softmax(model.apply({"params": params}, video, train=False))
-    self._predict = jax.jit(predict, in_shardings=(parallel.replicated(mesh),
-                                                   parallel.data_sharding(mesh)),
-                            out_shardings=parallel.replicated(mesh))
+    self._predict = jit_predict(models.build(config), mesh)
     self.protocol = {
         "split": split, "clips_per_video": clips, "views": views,
         "view_set": ", ".join(transforms.view_names(views)) +

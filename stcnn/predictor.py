@@ -40,7 +40,7 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-from stcnn import checkpoint_reader, config_check, evaluate, models
+from stcnn import checkpoint_reader, config_check, evaluate, models, xla_options
 from stcnn.data import builders, datasets, prepared, sampling, transforms, video_io
 
 TOP_K = 5
@@ -161,8 +161,11 @@ class Predictor:
     self.batch_size = max(1, min(int(config.get("eval_batch_size") or examples), examples))
     self.params = jax.device_put(params)
     model = self.model
-    self._scores = jax.jit(lambda p, v: model.apply({"params": p}, v, train=False))
-    self._probs = jax.jit(lambda p, v: jax.nn.softmax(model.apply({"params": p}, v, train=False)))
+    options = xla_options.compiler_options()
+    self._scores = jax.jit(lambda p, v: model.apply({"params": p}, v, train=False),
+                           compiler_options=options)
+    self._probs = jax.jit(lambda p, v: jax.nn.softmax(model.apply({"params": p}, v, train=False)),
+                          compiler_options=options)
 
   @classmethod
   def from_workdir(cls, workdir, checkpoint="best", *, clips_per_video: int | None = None,

@@ -39,6 +39,7 @@ from stcnn import (
   parallel,
   throughput,
   writers,
+  xla_options,
 )
 from stcnn.data import datasets, frame_cache, pipeline
 
@@ -169,6 +170,15 @@ def make_train_step(config, model, tx, hierarchy):
   return train_step
 
 
+def jit_train_step(config, model, tx, hierarchy, mesh):
+  """`make_train_step` jitted as the loop runs it: the state replicated over `mesh` and donated,
+  the batch split over its data axis, compiled with `stcnn.xla_options`."""
+  repl = parallel.replicated(mesh)
+  return jax.jit(make_train_step(config, model, tx, hierarchy),
+                 in_shardings=(repl, parallel.data_sharding(mesh)), out_shardings=(repl, repl),
+                 donate_argnums=0, compiler_options=xla_options.compiler_options())
+
+
 # ----------------------------------------------------------------------------------------- the loop
 _NONFINITE_HINT = "Lower config.optimizer.lr or set config.optimizer.grad_clip and rerun."
 
@@ -247,9 +257,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if jax.process_index() == 0:  # what `stcnn.predictor` names classes by, without the data set
     fileio.write_json(os.path.join(workdir, "class_names.json"), list(data.class_names))
 
-  train_step = jax.jit(make_train_step(config, model, tx, hierarchy),
-                       in_shardings=(repl, parallel.data_sharding(mesh)),
-                       out_shardings=(repl, repl), donate_argnums=0)
+  train_step = jit_train_step(config, model, tx, hierarchy, mesh)
 
   # ---- loop
   writer = writers.MetricWriter(workdir, active=jax.process_index() == 0,

@@ -66,11 +66,8 @@ def trainer_step(config, model, clip: tuple[int, ...], mesh):
   abstract = jax.eval_shape(
       lambda: model.init(jax.random.key(0), jax.numpy.zeros((1,) + clip))["params"])
   tx, plateau = train.make_optimizer(config, abstract), train.make_plateau(config)
-  repl = parallel.replicated(mesh)
-  state = train.initial_state(config, model, tx, plateau, (1,) + clip, repl)
-  return state, jax.jit(train.make_train_step(config, model, tx, model.hierarchy),
-                        in_shardings=(repl, parallel.data_sharding(mesh)),
-                        out_shardings=(repl, repl), donate_argnums=0)
+  state = train.initial_state(config, model, tx, plateau, (1,) + clip, parallel.replicated(mesh))
+  return state, train.jit_train_step(config, model, tx, model.hierarchy, mesh)
 
 
 def _xla_flops(compiled) -> float:
@@ -84,16 +81,17 @@ def time_model(name: str, config, *, steps: int = 10, warmup: int = 2, eval_batc
   """One `model` row (see stcnn.bench's docstring) for network `name` with `config`."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  from stcnn import models, parallel  # pylint: disable=g-import-not-at-top
+  from stcnn import evaluate, models, parallel  # pylint: disable=g-import-not-at-top
   model, b, size = models.build(config), config.batch_size, config.model.input_size
   clip = (len(models.frame_offsets(config)), size, size, 3)  # the frames read, as fed by the data
-  state, step = trainer_step(config, model, clip, parallel.make_mesh(jax.devices()[:1]))
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  state, step = trainer_step(config, model, clip, mesh)
   k1, k2 = jax.random.split(jax.random.key(1))
   batch = {"video": 50 * jax.random.normal(k1, (b,) + clip),
            "target": jax.nn.one_hot(jax.random.randint(k2, (b,), 0, config.num_classes),
                                     config.num_classes)}
   if eval_steps > 0:  # first: the training steps donate (free) state.params
-    predict = jax.jit(lambda p, v: jax.nn.softmax(model.apply({"params": p}, v, train=False)))
+    predict = evaluate.jit_predict(model, mesh)
     video = 50 * jax.random.normal(k1, (eval_batch,) + clip)
     eval_rate = eval_batch * median_rate(lambda: predict(state.params, video), eval_steps, 1)
     del video

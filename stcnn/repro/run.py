@@ -268,9 +268,7 @@ def predictions(config, params):
   ev = evaluate.Evaluator(config, data, mesh, split=config.data.test_split)
   plan, views, num_classes = ev.plan, ev.plan.views, config.num_classes
   model = models.build(config)
-  predict = jax.jit(lambda p, v: jax.nn.softmax(model.apply({"params": p}, v, train=False)),
-                    in_shardings=(parallel.replicated(mesh), parallel.data_sharding(mesh)),
-                    out_shardings=parallel.replicated(mesh))
+  predict = evaluate.jit_predict(model, mesh)
   params = jax.device_put(params, parallel.replicated(mesh))
   acc = metrics.VideoAccumulator(plan.video_labels > 0, views, plan.first_labels)
   keep_clips = len(plan.clips) * num_classes <= MAX_CLIP_VALUES
