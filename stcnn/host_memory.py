@@ -12,38 +12,35 @@ falls to 0 (`bench model`, `cpu` size, same minutes: single-frame training 1,212
 against 1,056-1,126, evaluation 4,432-5,783 views/s against 3,557-3,859; multires, which took no
 faults, unchanged).
 
-The settings (glibc `mallopt`; the same as `GLIBC_TUNABLES=glibc.malloc.arena_max=1:
-glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647` set before the process starts):
-one malloc arena for every thread, no `mmap` for large blocks, and freed memory kept for reuse (not
-returned to the system below 2 GB free at the top of the heap). One arena because a thread's own
-arena grows by heaps of at most 64 MB and maps anything larger afresh whatever the settings, and
-XLA:CPU allocates all of a step's temporaries as one block: 64.2 MB for late fusion's `cpu` step
-(16,500 faults and 35 ms of system time a step with per-thread arenas; 3-4 ms with one), every
-paper-size step (single-frame and multires ~170,000 faults a step). `bench model`, `cpu` size,
-two runs each alternating (2026-12-01 20:53 UTC), per-thread arenas → one: late fusion 438, 560
-→ 663, 598 clips/s; multires slow fusion 300, 293 → 370, 334; single-frame 1,166, 1,256 →
-1,302, 1,081 and multires 1,311, 1,718 → 1,510, 1,231 (within the machine's swing; with
-YNNPACK's convolutions, before `stcnn.xla_options`, the shared arena's lock had cost multires
-~20%). Paper size: single-frame 22.7 → 24.5 clips/s, multires 28.0 → 29.6.
+The settings (glibc `mallopt`; the same as `GLIBC_TUNABLES=glibc.malloc.mmap_max=0:
+glibc.malloc.trim_threshold=2147483647` set before the process starts): no `mmap` for large
+blocks, and freed memory kept for reuse (not returned to the system below 2 GB free at the top of
+the heap). The process's resident memory then stays at its peak instead of falling between steps,
+which is what a training process does anyway.
 
-The process's resident memory stays at its peak instead of falling between steps, which is what a
-training process does anyway. Peak resident memory measured alike: paper-size multires training
-3.07 GB against 3.10, `bench train` of single-frame `cpu` 1.06-1.13 GB against 1.03-1.05. A
-program that frees and reallocates one large buffer per call holds a few spare copies once
-fragmented (a 64 MB output: 0.74 GB resident against 0.28). Transparent huge pages instead
-(`glibc.malloc.hugetlb=1`, only settable before the process starts) cut the faults 160× but still
-spent 10 ms (single-frame `cpu`) and 96 ms (multires paper) of system time a step.
+Not covered: a thread's own arena grows by heaps of at most 64 MB and maps any larger block
+afresh whatever the settings, and XLA:CPU allocates all of a step's temporaries as one block: 64.2
+MB for late fusion's `cpu` step (16,500 faults, 35 ms of system time a step) and multires slow
+fusion's (19,600, 39 ms), ~660 MB at paper size (~170,000 faults a step for single-frame and
+multires). One arena for all threads (`glibc.malloc.arena_max=1`) covers those too (late fusion
+438, 560 → 663, 598 clips/s; multires slow fusion 300, 293 → 370, 334; paper-size single-frame
+22.7 → 24.5, multires 28.0 → 29.6) but every thread then shares one lock: the training input's
+reader threads in the same process and PyTorch beside it in `benchmarks/compare_torch.py` slowed
+(`bench train` end to end / step alone fell to 0.83-0.84 for early fusion, fovea and context; the
+PyTorch peer's single-frame step 1,082-1,282 → 806-854 clips/s), so it is left to the environment:
+`GLIBC_TUNABLES=glibc.malloc.arena_max=1` before the process starts, for a paper-size CPU run.
+Transparent huge pages (`glibc.malloc.hugetlb=1`) cut the faults 160× but still spend 10 ms
+(single-frame `cpu`) and 96 ms (multires paper) of system time a step.
 
 Set `STCNN_KEEP_FREED_MEMORY=0` to leave the allocator as it is. Elsewhere than glibc (macOS, musl)
-nothing changes. It must run before XLA starts its threads (before the first jax computation):
-a thread that already has its own arena keeps it.
+nothing changes.
 """
 import ctypes
 import os
 import sys
 
-_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc <malloc.h>
-_SETTINGS = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1))
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc <malloc.h>
+_SETTINGS = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1))
 ENV = "STCNN_KEEP_FREED_MEMORY"
 
 
