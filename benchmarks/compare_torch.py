@@ -13,11 +13,18 @@ PyTorch's is benchmarks/torch_nets.py's network with SGD (lr 1e-3, momentum 0.9,
 the network reads; clips/s = batch / median step time over --steps steps after --warmup. The
 parameter counts must be equal (else it stops; tests/test_bench.py also checks that with stcnn's
 weights loaded the two compute the same scores). torch runs --threads intra-op threads; XLA:CPU
-uses every visible core (the same thing on a 2-core machine). CPU-only machines: add
-`--extra-index-url https://download.pytorch.org/whl/cpu` to the pip command for the small wheel.
+uses every visible core (the same thing on a 2-core machine). Each runs as shipped: PyTorch in a
+process of its own with glibc's default allocator, stcnn in this one with the setting every stcnn
+command makes (stcnn/host_memory.py); the two alternate, one network at a time. CPU-only
+machines: add `--extra-index-url https://download.pytorch.org/whl/cpu` to the pip command for the
+small wheel.
 """
 from __future__ import annotations
 
+from concurrent import futures
+import importlib.metadata
+import importlib.util
+import multiprocessing
 import os
 
 from absl import app, flags
@@ -59,32 +66,41 @@ def time_torch(config, *, steps: int, warmup: int) -> tuple[float, int]:
       torch_nets.num_params(net)
 
 
+def _torch_process_rate(config, steps: int, warmup: int, threads: int) -> tuple[float, int]:
+  """time_torch in a spawned process (no stcnn command setup: PyTorch as a user runs it)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  torch.set_num_threads(threads)
+  return time_torch(config, steps=steps, warmup=warmup)
+
+
 def main(argv):
   del argv
-  host_memory.keep_freed_memory()  # as every stcnn command: for both (one process)
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise app.UsageError('PyTorch is an optional extra: pip install -e ".[torch]"') from e
-  torch.set_num_threads(FLAGS.threads)
+  host_memory.keep_freed_memory()  # stcnn as its commands run (PyTorch: its own process)
+  if importlib.util.find_spec("torch") is None:
+    raise app.UsageError('PyTorch is an optional extra: pip install -e ".[torch]"')
   import jax  # pylint: disable=g-import-not-at-top
-  bench.note(f"torch {torch.__version__} on {torch.get_num_threads()} threads; jax "
-             f"{jax.__version__} on {jax.devices()[0].device_kind} ({os.cpu_count()} CPUs "
-             f"visible); batch {FLAGS.batch}, median of {FLAGS.steps} steps after {FLAGS.warmup}")
+  bench.note(f"torch {importlib.metadata.version('torch')} on {FLAGS.threads} threads (own "
+             f"process); jax {jax.__version__} on {jax.devices()[0].device_kind} ({os.cpu_count()} "
+             f"CPUs visible); batch {FLAGS.batch}, median of {FLAGS.steps} steps after "
+             f"{FLAGS.warmup}")
   table = bench.Table(COLUMNS, FLAGS.json)
-  for preset in FLAGS.sizes:
-    for name in FLAGS.models:
-      config = bench.model_config(name, preset, size=FLAGS.size, width=FLAGS.width,
-                                  batch=FLAGS.batch)
-      row = bench.time_model(name, config, steps=FLAGS.steps, warmup=FLAGS.warmup, eval_steps=0)
-      torch_rate, torch_params = time_torch(config, steps=FLAGS.steps, warmup=FLAGS.warmup)
-      if torch_params != row["params"]:
-        raise SystemExit(f"{name} at {preset}: torch_nets has {torch_params:,} parameters, "
-                         f"stcnn {row['params']:,}: not the same network")
-      table.add({"model": name, "preset": preset, "size": row["size"], "width": row["width"],
-                 "batch": row["batch"], "params": row["params"],
-                 "clips_per_s": row["clips_per_s"], "torch_clips_per_s": torch_rate,
-                 "ratio": row["clips_per_s"] / torch_rate, "torch_threads": FLAGS.threads})
+  spawn = multiprocessing.get_context("spawn")
+  with futures.ProcessPoolExecutor(max_workers=1, mp_context=spawn) as torch_process:
+    for preset in FLAGS.sizes:
+      for name in FLAGS.models:
+        config = bench.model_config(name, preset, size=FLAGS.size, width=FLAGS.width,
+                                    batch=FLAGS.batch)
+        row = bench.time_model(name, config, steps=FLAGS.steps, warmup=FLAGS.warmup,
+                               eval_steps=0)
+        torch_rate, torch_params = torch_process.submit(
+            _torch_process_rate, config, FLAGS.steps, FLAGS.warmup, FLAGS.threads).result()
+        if torch_params != row["params"]:
+          raise SystemExit(f"{name} at {preset}: torch_nets has {torch_params:,} parameters, "
+                           f"stcnn {row['params']:,}: not the same network")
+        table.add({"model": name, "preset": preset, "size": row["size"], "width": row["width"],
+                   "batch": row["batch"], "params": row["params"],
+                   "clips_per_s": row["clips_per_s"], "torch_clips_per_s": torch_rate,
+                   "ratio": row["clips_per_s"] / torch_rate, "torch_threads": FLAGS.threads})
 
 
 if __name__ == "__main__":
