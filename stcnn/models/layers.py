@@ -202,7 +202,10 @@ def conv_impl_for(stride: int, in_channels: int, features: int, size: int, kerne
   spatial side). Other platforms always get XLA's convolution (cuDNN, the TPU's convolution
   units): `conv2d` stages both out with `jax.lax.platform_dependent`.
 
-  Measured on 2 threads, forward + gradients, batch 32-64:
+  Measured on 2 threads, forward + gradients, batch 32-64, against XLA's convolution as YNNPACK
+  ran it (XLA:CPU's default; `stcnn.xla_options` now compiles convolutions for XLA's own
+  multi-threaded kernels, and whole training steps with every conv as XLA's are still no faster
+  than these choices: multires slow fusion, late fusion, single-frame, multires, 2026-12-01):
   - Space-to-depth wins for a strided conv on few channels with few filters: conv1 of the
     per-frame towers at width 0.25 (3 → 24, 11×11 stride 3; batch 64: 64² reference 174 ms,
     `conv_s2d` 51, im2col 60; 32² 31, 5.8, 5.7). With more input channels (early/slow fusion's
