@@ -214,7 +214,7 @@ def define_flags():
 
 def main(argv):
   console.quiet_libraries()
-  host_memory.keep_freed_memory()  # before the first jax computation
+  host_memory.keep_freed_memory()  # large freed blocks reused, not re-faulted each step
   del argv
   from stcnn import config_check
   from stcnn.data import datasets

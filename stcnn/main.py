@@ -100,7 +100,7 @@ def parse_flags(argv):
 def main(argv):
   del argv
   console.quiet_libraries()
-  host_memory.keep_freed_memory()  # before the first jax computation
+  host_memory.keep_freed_memory()  # large freed blocks reused, not re-faulted each step
   from stcnn import config_check
   try:
     config_check.check(FLAGS.config)  # before any work

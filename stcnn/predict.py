@@ -115,7 +115,7 @@ def _png_path(folder: str, video: str, taken: set) -> str:
 
 def main(argv):
   console.quiet_libraries()
-  host_memory.keep_freed_memory()  # before the first jax computation
+  host_memory.keep_freed_memory()  # large freed blocks reused, not re-faulted each step
   videos = argv[1:]
   if not videos:
     raise app.UsageError("name at least one video: python -m stcnn.predict --workdir=DIR "

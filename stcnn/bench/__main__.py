@@ -60,7 +60,7 @@ STEPS = {"model": (10, 2), "data": (20, 3), "train": (30, 5)}  # default --steps
 
 def main(argv):
   console.quiet_libraries()
-  host_memory.keep_freed_memory()  # before the first jax computation
+  host_memory.keep_freed_memory()  # large freed blocks reused, not re-faulted each step
   if len(argv) < 2 or argv[1] not in SUBCOMMANDS:
     raise app.UsageError(f"usage: python -m stcnn.bench {{{','.join(SUBCOMMANDS)}}} [--flags]; "
                          f"got {argv[1:]}")

@@ -44,7 +44,7 @@ def _define_flags():
 
 def main(argv):
   console.quiet_libraries()
-  host_memory.keep_freed_memory()  # before the first jax computation
+  host_memory.keep_freed_memory()  # large freed blocks reused, not re-faulted each step
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   from stcnn.repro import study
