@@ -41,13 +41,12 @@ CONV_CASES = [  # (batch, size, channels in, out, kernel, stride); width is size
     (2, 9, 7, 5, 5, 1), (2, 7, 3, 4, 3, 2), (1, 10, 2, 3, 4, 2)]
 
 
-@pytest.mark.parametrize("impl", ["im2col", "s2d"])
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_conv_formulations_match_reference(impl, case):
+def test_im2col_matches_reference(case):
   b, hw, cin, cout, f, s = case
   x, w = normal(0, (b, hw, hw + 1, cin)), normal(1, (f, f, cin, cout), 0.1)
   want = value_and_grads(lambda x, w: layers.conv_reference(x, w, s), x, w)
-  got = value_and_grads(lambda x, w: layers.CONV_IMPLS[impl](x, w, s), x, w)
+  got = value_and_grads(lambda x, w: layers.conv_im2col(x, w, s), x, w)
   assert got[0].shape == (b, -(-hw // s), -(-(hw + 1) // s), cout)
   close(got, want)
 
@@ -55,10 +54,11 @@ def test_conv_formulations_match_reference(impl, case):
 def test_each_platform_gets_its_own_conv_in_one_exported_program():
   """The CPU formulation (matmuls) where the program runs on a CPU, XLA's convolution elsewhere,
   chosen per platform at lowering: an export for cpu and cuda carries both."""
-  x, w = jax.ShapeDtypeStruct((2, 28, 28, 3), jnp.float32), jax.ShapeDtypeStruct((11, 11, 3, 8),
-                                                                                 jnp.float32)
-  assert layers.conv_impl_for(3, 3, 8, 28, 11) == "s2d"
-  f = jax.jit(lambda x, w: layers.conv2d(x, w, 3))
+  x, w = jax.ShapeDtypeStruct((2, 2, 2, 8), jnp.float32), jax.ShapeDtypeStruct((3, 3, 8, 8),
+                                                                               jnp.float32)
+  assert layers.conv_impl_for(1, 2, 3) == "im2col"
+  assert layers.conv_impl_for(1, 5, 5) == layers.conv_impl_for(3, 28, 11) == "reference"
+  f = jax.jit(lambda x, w: layers.conv2d(x, w, 1))
 
   def ops(*platforms):
     text = jax.export.export(f, platforms=platforms)(x, w).mlir_module()
@@ -92,8 +92,8 @@ def test_stack_time_matches_reference(t, kt, st):
   np.testing.assert_array_equal(layers.stack_time(x, kt, st), want)
 
 
-# im2col against the reference conv: test_conv_formulations_match_reference.
-@pytest.mark.parametrize("impl", [None, "s2d"])
+# im2col against the reference conv: test_im2col_matches_reference.
+@pytest.mark.parametrize("impl", [None, "im2col"])
 @pytest.mark.parametrize("t,kt,st,f,s,size", [(10, 4, 2, 11, 3, 20), (4, 2, 2, 5, 1, 9),
                                               (10, 10, 1, 11, 3, 17), (2, 1, 1, 11, 3, 28)])
 def test_temporal_conv_is_a_3d_conv(impl, t, kt, st, f, s, size):

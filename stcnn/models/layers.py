@@ -10,12 +10,8 @@ Speed on XLA:CPU. Every fast path keeps the plain formulation as a reference (`c
 `max_pool_reference`, `stack_time_reference`); the formulations used compute the
 same function (to float rounding) with the same parameters, and tests/test_layers.py checks values
 and gradients against the references. Measured on 2 threads (training step, forward + backward):
-- conv1 of the per-frame towers at small width (11×11 stride 3, 3 → 24 channels) as
-  space-to-depth and matmuls (`conv_s2d`): XLA:CPU's convolution is slow with 3 input channels
-  and stride 3 on small images. Its forward and its gradient sum the kernel rows on different
-  sides of the matmul, each the faster one for its use (evaluation forward 1.5-1.9× faster);
-- the stride-1 convs whose kernel spans the whole map (multires conv2-5 at the `cpu` size) as
-  im2col (`conv_im2col`); `conv_impl_for` says where each formulation wins;
+- the stride-1 convs on maps smaller than their kernel (multires conv3-5 at the `cpu` size) as
+  im2col (`conv_im2col`); `conv_impl_for` says where and what else was measured;
 - 2×2 max pooling as a max over the four strided sub-grids with a hand-written gradient
   (`max_pool`): XLA:CPU's `select_and_scatter` (the gradient of `reduce_window` max) is slow.
   The gradient goes to the first maximum of each window in row-major order, like
@@ -136,93 +132,29 @@ def conv_im2col(x, w, stride: int):
   return (patches @ w.reshape(fh * fw * c, d)).reshape(n, oh, ow, d)
 
 
-def _s2d_rows(x, w, stride: int):
-  """The space-to-depth layout of `conv_s2d`: (rows, kernel blocks, oh). The padded input is cut
-  into stride×stride blocks stacked on channels (s²·C) and the kernel zero-padded to kb =
-  ceil(f/s) blocks a side and cut the same way, leaving a stride-1 VALID conv with kb×kb taps;
-  rows (N, oh + kb - 1, ow, kb·s²·C) holds the kb column taps concatenated on channels, and
-  kernel block row i (kb·s²·C, d) applies to rows[:, i:i + oh]."""
-  n, h, wd, c = x.shape
-  f, _, _, d = w.shape
-  s = stride
-  kb = -(-f // s)
-  oh, ph0, _ = same_padding(h, f, s)
-  ow, pw0, _ = same_padding(wd, f, s)
-  hp, wp = s * (oh - 1 + kb), s * (ow - 1 + kb)
-  xp = jnp.pad(x, ((0, 0), (ph0, hp - h - ph0), (pw0, wp - wd - pw0), (0, 0)))
-  xb = xp.reshape(n, hp // s, s, wp // s, s, c).transpose(0, 1, 3, 2, 4, 5)
-  xb = xb.reshape(n, hp // s, wp // s, s * s * c)
-  wb = jnp.pad(w, ((0, kb * s - f), (0, kb * s - f), (0, 0), (0, 0)))
-  wb = wb.reshape(kb, s, kb, s, c, d).transpose(0, 2, 1, 3, 4, 5).reshape(kb, kb * s * s * c, d)
-  rows = jnp.concatenate([xb[:, :, j:j + ow] for j in range(kb)], axis=-1)
-  return rows, wb, oh
+CONV_IMPLS = {"reference": conv_reference, "im2col": conv_im2col}
 
 
-def _conv_s2d_input_taps(x, w, stride: int):
-  """`conv_s2d` as kb matmuls, one per kernel block row, each on its slice of the rows."""
-  rows, wb, oh = _s2d_rows(x, w, stride)
-  return sum(jnp.einsum("nhwc,cd->nhwd", rows[:, i:i + oh], wb[i]) for i in range(len(wb)))
+def conv_impl_for(stride: int, size: int, kernel: int) -> str:
+  """The formulation of a conv layer on XLA:CPU (`size`: the input's larger spatial side): im2col
+  for a stride-1 conv on a map smaller than its kernel, where most taps fall on padding (conv3-5
+  of the multires streams at the `cpu` size: 3×3 kernels on 2² maps), XLA's convolution for the
+  rest. Other platforms always get XLA's convolution (cuDNN, the TPU's convolution units):
+  `conv2d` stages both out with `jax.lax.platform_dependent`.
 
-
-def _conv_s2d_output_taps(x, w, stride: int):
-  """`conv_s2d` as one matmul of the rows with every kernel block row at once (kb·d outputs),
-  then the kb row taps summed as shifted slices of that (smaller) output."""
-  rows, wb, oh = _s2d_rows(x, w, stride)
-  y = jnp.einsum("nhwc,icd->nhwid", rows, wb)
-  return sum(y[:, i:i + oh, :, i] for i in range(len(wb)))
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def conv_s2d(x, w, stride: int):
-  """`conv_reference` as space-to-depth and matmuls (`_s2d_rows`). The forward takes the kernel
-  rows on the output side (`_conv_s2d_output_taps`: XLA:CPU copies the kb input slices of the
-  other form slowly, ~2× the forward at batch 128); the gradients are those of the input-side
-  form (`_conv_s2d_input_taps`), faster for the weight gradient at training batch sizes. Both
-  compute the same sums."""
-  return _conv_s2d_output_taps(x, w, stride)
-
-
-def _conv_s2d_fwd(x, w, stride: int):
-  return _conv_s2d_output_taps(x, w, stride), (x, w)
-
-
-def _conv_s2d_bwd(stride: int, residuals, g):
-  _, vjp = jax.vjp(functools.partial(_conv_s2d_input_taps, stride=stride), *residuals)
-  return vjp(g)
-
-
-conv_s2d.defvjp(_conv_s2d_fwd, _conv_s2d_bwd)
-
-
-CONV_IMPLS = {"reference": conv_reference, "im2col": conv_im2col, "s2d": conv_s2d}
-
-
-def conv_impl_for(stride: int, in_channels: int, features: int, size: int, kernel: int) -> str:
-  """The fastest formulation measured on XLA:CPU for a layer shape (`size`: the input's larger
-  spatial side). Other platforms always get XLA's convolution (cuDNN, the TPU's convolution
-  units): `conv2d` stages both out with `jax.lax.platform_dependent`.
-
-  Measured on 2 threads, forward + gradients, batch 32-64, against XLA's convolution as YNNPACK
-  ran it (XLA:CPU's default; `stcnn.xla_options` now compiles convolutions for XLA's own
-  multi-threaded kernels, and whole training steps with every conv as XLA's are still no faster
-  than these choices: multires slow fusion, late fusion, single-frame, multires, 2026-12-01):
-  - Space-to-depth wins for a strided conv on few channels with few filters: conv1 of the
-    per-frame towers at width 0.25 (3 → 24, 11×11 stride 3; batch 64: 64² reference 174 ms,
-    `conv_s2d` 51, im2col 60; 32² 31, 5.8, 5.7). With more input channels (early/slow fusion's
-    kt·3: 12, 30) or more filters (96 at full width: 170² reference 305 ms, `conv_s2d` 401,
-    im2col 299) the matmul formulations lose to XLA's convolution or tie it.
-  - im2col wins for stride-1 convs whose kernel spans the whole map, where most taps fall on
-    padding: at 2² with 3×3 kernels (conv3-5 of the multires streams at the `cpu` size)
-    0.5-0.6 ms against XLA's 2.9-3.6 (batch 32); 5² with 5×5 (multires conv2) 1.7 against 2.1.
-    The multires training step at 56² runs 2× faster, multires slow fusion 1.2×. On maps larger
-    than the kernel (4² with 3×3: conv3-5 of single-frame, early, late) the two are within 25%
-    of each other and the training steps are no faster with im2col, so XLA's convolution stays.
+  Measured with whole `cpu` training steps (`stcnn.bench model`, 2 threads, batch 32, XLA's
+  convolution compiled for its multi-threaded kernels by `stcnn.xla_options`, 2026-12-01,
+  alternating runs): im2col there gives multires 1,306-1,573 clips/s against 747 with XLA's
+  convolution. On maps as large as the kernel (multires conv2, 5×5 on 5²) im2col also won
+  against YNNPACK's single-threaded convolution, but it grows multires slow fusion's step
+  temporaries from 33 to 77 MB (its conv2 sees two frames' channels), past the size glibc serves
+  from a thread's heap (`stcnn.host_memory`): 224-244 → 292-319 clips/s without it. A
+  space-to-depth formulation of conv1 (3 → 24 channels, 11×11 stride 3, as matmuls) won against
+  YNNPACK too and was dropped: against XLA's multi-threaded convolution the training steps ran
+  faster without it (single-frame 905-1,074 → 1,119-1,149 clips/s, late fusion 413-444 →
+  546-613: its backward's 36 MB of row copies also pushed late fusion's temporaries to 64.2 MB).
   """
-  if stride > 1 and in_channels * stride * stride <= 27 and features <= 32:
-    return "s2d"
-  if stride == 1 and size <= kernel:
-    return "im2col"
-  return "reference"
+  return "im2col" if stride == 1 and size < kernel else "reference"
 
 
 def conv2d(x, w, stride: int, impl: str | None = None):
@@ -232,7 +164,7 @@ def conv2d(x, w, stride: int, impl: str | None = None):
   exported for several (`stcnn.export --platforms=cpu,cuda`) carries each platform's own."""
   if impl:
     return CONV_IMPLS[impl](x, w, stride)
-  impl = conv_impl_for(stride, w.shape[2], w.shape[3], max(x.shape[1:3]), w.shape[0])
+  impl = conv_impl_for(stride, max(x.shape[1:3]), w.shape[0])
   if impl == "reference":
     return conv_reference(x, w, stride)
   return jax.lax.platform_dependent(x, w, cpu=functools.partial(CONV_IMPLS[impl], stride=stride),
