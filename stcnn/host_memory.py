@@ -19,10 +19,12 @@ the heap). The process's resident memory then stays at its peak instead of falli
 which is what a training process does anyway.
 
 Not covered: a thread's own arena grows by heaps of at most 64 MB and maps any larger block
-afresh whatever the settings, and XLA:CPU allocates all of a step's temporaries as one block: 64.2
-MB for late fusion's `cpu` step (16,500 faults, 35 ms of system time a step) and multires slow
-fusion's (19,600, 39 ms), ~660 MB at paper size (~170,000 faults a step for single-frame and
-multires). One arena for all threads (`glibc.malloc.arena_max=1`) covers those too (late fusion
+afresh whatever the settings, and XLA:CPU allocates all of a step's temporaries as one block.
+The `cpu` steps stay below that (16-58 MB since conv1 uses XLA's convolution, `conv_impl_for`;
+before, late fusion's 64.2 MB took 16,500 faults and 35 ms of system time a step); every
+paper-size step does not (~660 MB: ~170,000 faults a step for single-frame and
+multires). One arena for all threads (`glibc.malloc.arena_max=1`) covers those too (measured
+before that conv1 change: late fusion
 438, 560 → 663, 598 clips/s; multires slow fusion 300, 293 → 370, 334; paper-size single-frame
 22.7 → 24.5, multires 28.0 → 29.6) but every thread then shares one lock: the training input's
 reader threads in the same process and PyTorch beside it in `benchmarks/compare_torch.py` slowed
