@@ -20,7 +20,7 @@ Loading, with neither this repository nor flax:
 StableHLO is `jax.export` serialised for `--platforms` (default cpu and cuda; lowering needs no
 GPU). ONNX goes through jax2onnx (`pip install -e ".[export]"`): the network converts as it is
 computed: the LRN's `reduce_window`, the 2×2 max pool (its hand-written gradient is no part of
-the inference graph), the space-to-depth conv1 and the tree head (jax2onnx 0.12.5 and 0.17.1,
+the inference graph), the convolutions as ONNX `Conv` and the tree head (jax2onnx 0.12.5 and 0.17.1,
 onnxruntime 1.32: every fusion type, full and multires, within 3e-6 of the live model's scores at
 the `tiny` size). `--batch=dynamic` (the default) leaves the batch size free; `--batch=N` fixes it.
 """

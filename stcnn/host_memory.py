@@ -22,15 +22,15 @@ Not covered: a thread's own arena grows by heaps of at most 64 MB and maps any l
 afresh whatever the settings, and XLA:CPU allocates all of a step's temporaries as one block.
 The `cpu` steps stay below that (16-58 MB since conv1 uses XLA's convolution, `conv_impl_for`;
 before, late fusion's 64.2 MB took 16,500 faults and 35 ms of system time a step); every
-paper-size step does not (~660 MB: ~170,000 faults a step for single-frame and
-multires). One arena for all threads (`glibc.malloc.arena_max=1`) covers those too (measured
-before that conv1 change: late fusion
-438, 560 → 663, 598 clips/s; multires slow fusion 300, 293 → 370, 334; paper-size single-frame
-22.7 → 24.5, multires 28.0 → 29.6) but every thread then shares one lock: the training input's
-reader threads in the same process and PyTorch beside it in `benchmarks/compare_torch.py` slowed
-(`bench train` end to end / step alone fell to 0.83-0.84 for early fusion, fovea and context; the
-PyTorch peer's single-frame step 1,082-1,282 → 806-854 clips/s), so it is left to the environment:
-`GLIBC_TUNABLES=glibc.malloc.arena_max=1` before the process starts, for a paper-size CPU run.
+paper-size step does not (~660 MB: ~170,000 faults a step for single-frame and multires). One
+arena for all threads (`glibc.malloc.arena_max=1`) covers those too (measured before that conv1
+change: late fusion 438, 560 → 663, 598 clips/s; multires slow fusion 300, 293 → 370, 334;
+paper-size single-frame 22.7 → 24.5, multires 28.0 → 29.6) but every thread then shares one
+lock: the training input's reader threads in the same process and PyTorch beside it in
+`benchmarks/compare_torch.py` slowed (`bench train` end to end / step alone fell to 0.83-0.84
+for early fusion, fovea and context; the PyTorch peer's single-frame step 1,082-1,282 → 806-854
+clips/s), so it is left to the environment: `GLIBC_TUNABLES=glibc.malloc.arena_max=1` before
+the process starts, for a paper-size CPU run.
 Transparent huge pages (`glibc.malloc.hugetlb=1`) cut the faults 160× but still spend 10 ms
 (single-frame `cpu`) and 96 ms (multires paper) of system time a step.
 
