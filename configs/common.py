@@ -93,9 +93,13 @@ def get_config(arg: str = "", fusion: str = "single", streams: str = "full"):
   c.data.eval_split = "val"
   c.data.test_split = "test"
   c.data.cache_frames = variant != "paper"  # decode small frames once (stcnn.data.frame_cache)
-  # Grain worker processes for JPEG decoding; cached frames are read by two threads in-process,
-  # faster on 2 cores than workers (`stcnn.bench train`: README, Speed).
+  # Grain worker processes for JPEG decoding; cached frames are read in-process, faster on 2 cores
+  # than workers (`stcnn.bench train`: README, Speed).
   c.data.worker_count = 0 if c.data.cache_frames else 2
+  # Threads per process each computing a training batch; 0: the trainer's own thread computes the
+  # next batch while the step it dispatched runs (cached frames: ~0.6 ms a batch, no thread
+  # hand-offs; `stcnn.data.pipeline.train_dataset`).
+  c.data.read_threads = 0 if c.data.cache_frames else 2
   c.data.clips_per_video = 20  # [paper] eval: 20 clips a video (UCF-101: 50)
   c.data.views = 4  # [paper] each clip seen 4 times (crops × flips)
   c.data.max_eval_videos = 0  # 0 = all

@@ -129,6 +129,7 @@ KEYS: dict[str, Key] = {
     "data.eval_split": text(nonempty=True),
     "data.test_split": text(nonempty=True),
     "data.worker_count": integer(0),  # 0 = decode in the main process
+    "data.read_threads": integer(0),  # 0 = batches made by the consuming thread
     "data.cache_frames": flag(optional=True),
     "data.clips_per_video": integer(1),
     "data.views": integer(1, MAX_VIEWS),

@@ -92,8 +92,8 @@ def train_iterator(config, data, source, start_step: int = 0):
       source, num_frames=len(offsets), crop_size=config.model.input_size,
       num_classes=config.num_classes, global_batch_size=config.batch_size, seed=config.seed,
       process_index=jax.process_index(), process_count=jax.process_count(),
-      worker_count=config.data.worker_count, mean=config.data.mean, frame_offsets=offsets,
-      index=data.index(split), start_step=start_step)
+      worker_count=config.data.worker_count, read_threads=config.data.read_threads,
+      mean=config.data.mean, frame_offsets=offsets, index=data.index(split), start_step=start_step)
 
 
 # -------------------------------------------------------------------------------------------- model

@@ -47,6 +47,7 @@ BAD = {
     "data.eval_split": [""],
     "data.test_split": [""],
     "data.worker_count": [-1],
+    "data.read_threads": [-1],
     "data.cache_frames": [],
     "data.clips_per_video": [0],
     "data.views": [0, 11],

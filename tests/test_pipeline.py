@@ -171,6 +171,21 @@ def test_restore_mid_epoch_and_across_epochs(skip):
   _assert_same(ref[skip:], _take(_train(source, seed=1, start_step=skip), 3))
 
 
+def test_batches_made_by_the_consuming_thread_are_the_same_and_restore():
+  """read_threads=0 (the `cpu` configs' setting): the same batches, and a state that an iterator
+  with reader threads resumes from, and the other way round."""
+  source = _source(6)
+  ref = _take(_train(source, seed=5), 5)
+  it = _train(source, seed=5, read_threads=0)
+  _assert_same(ref[:2], _take(it, 2))
+  threaded = _train(source, seed=5, read_threads=2)
+  threaded.set_state(it.get_state())
+  _assert_same(ref[2:4], _take(threaded, 2))
+  back = _train(source, seed=5, read_threads=0)
+  back.set_state(threaded.get_state())
+  _assert_same(ref[4:], _take(back, 1))
+
+
 def test_multiprocess_workers_same_batches_and_restore():
   source = _source(6)
   ref = _take(_train(source, seed=5), 5)

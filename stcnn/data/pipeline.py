@@ -216,7 +216,9 @@ def train_dataset(source, *, num_frames: int, crop_size: int, num_classes: int,
     mean: subtracted after crop and flip. flip: random horizontal flips (p=0.5).
     frame_offsets: the clip's frame offsets, default range(num_frames); e.g. (0, 15) for late
       fusion (num_frames=2: only the frames read are decoded and delivered).
-    read_threads: threads per process, each computing one batch.
+    read_threads: threads per process, each computing one batch; 0: the thread that calls
+      `next` computes it (the trainer then makes batch k+1 while its dispatched step k runs:
+      on 2 cores, cached frames, 0.6 against 1.3 ms of CPU a batch with 2 threads).
     start_step: the first global step to yield. Batches are a function of (seed, step), so a run
       can also resume from its step alone (e.g. after changing worker_count); get_state() of such
       an iterator counts from start_step.
