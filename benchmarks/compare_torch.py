@@ -75,7 +75,11 @@ def _torch_process_rate(config, steps: int, warmup: int, threads: int) -> tuple[
 
 def main(argv):
   del argv
-  host_memory.keep_freed_memory()  # stcnn as its commands run (PyTorch: its own process)
+  # stcnn as its commands run (PyTorch: its own process): one arena where every network timed is
+  # paper-sized (`--sizes=paper`), as `python -m stcnn.bench model` does
+  host_memory.keep_freed_memory(one_arena=host_memory.one_arena_pays(
+      bench.model_config(name, preset, size=FLAGS.size, width=FLAGS.width, batch=FLAGS.batch)
+      for preset in FLAGS.sizes for name in FLAGS.models))
   if importlib.util.find_spec("torch") is None:
     raise app.UsageError('PyTorch is an optional extra: pip install -e ".[torch]"')
   import jax  # pylint: disable=g-import-not-at-top

@@ -214,7 +214,6 @@ def define_flags():
 
 def main(argv):
   console.quiet_libraries()
-  host_memory.keep_freed_memory()  # large freed blocks reused, not re-faulted each step
   del argv
   from stcnn import config_check
   from stcnn.data import datasets
@@ -222,6 +221,8 @@ def main(argv):
   workdir = os.path.abspath(FLAGS.workdir)
   config = load_workdir_config(workdir)
   config_check.check(config, partial=True)  # config.json of another version: its keys as they are
+  # large freed blocks reused, not re-faulted each step (before jax starts its threads)
+  host_memory.keep_freed_memory(one_arena=host_memory.one_arena_pays([config]))
   data = datasets.load(config)
   check_same_data(workdir, data)
   mesh = parallel.make_mesh()

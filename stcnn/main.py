@@ -100,12 +100,13 @@ def parse_flags(argv):
 def main(argv):
   del argv
   console.quiet_libraries()
-  host_memory.keep_freed_memory()  # large freed blocks reused, not re-faulted each step
   from stcnn import config_check
   try:
     config_check.check(FLAGS.config)  # before any work
   except ValueError as e:
     sys.exit(str(e))
+  # large freed blocks reused, not re-faulted each step (before jax starts its threads)
+  host_memory.keep_freed_memory(one_arena=host_memory.one_arena_pays([FLAGS.config]))
   from stcnn import checkpointing, parallel, train  # after flag parsing: jax reads XLA_FLAGS
   parallel.initialize(FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id)
   workdir = FLAGS.workdir or os.path.join(

@@ -13,7 +13,7 @@ from absl import app, flags
 from stcnn import console, host_memory
 import stcnn.bench
 from stcnn.bench.data import bench_data
-from stcnn.bench.model import ROOT, bench_model, define_network_flags
+from stcnn.bench.model import MODELS, ROOT, SIZES, bench_model, define_network_flags, model_config
 from stcnn.bench.train import bench_train
 
 __doc__ = stcnn.bench.__doc__  # what --help prints (absl: the __main__ module's docstring)
@@ -58,12 +58,24 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], None]] = {
 STEPS = {"model": (10, 2), "data": (20, 3), "train": (30, 5)}  # default --steps, --warmup
 
 
+def step_configs(subcommand: str) -> list:
+  """The configs whose steps `subcommand` runs (`model`: every network at every size)."""
+  if subcommand == "model":
+    return [model_config(name, preset, size=FLAGS.size, width=FLAGS.width, batch=FLAGS.batch_size)
+            for preset in FLAGS.sizes for name in FLAGS.models
+            if name in MODELS and preset in SIZES]
+  return [FLAGS.config] if subcommand == "train" else []
+
+
 def main(argv):
   console.quiet_libraries()
-  host_memory.keep_freed_memory()  # large freed blocks reused, not re-faulted each step
   if len(argv) < 2 or argv[1] not in SUBCOMMANDS:
     raise app.UsageError(f"usage: python -m stcnn.bench {{{','.join(SUBCOMMANDS)}}} [--flags]; "
                          f"got {argv[1:]}")
+  # large freed blocks reused, not re-faulted each step; one arena where every network timed is
+  # paper-sized (`--sizes=paper`), as the trainer does (before jax starts its threads)
+  host_memory.keep_freed_memory(
+      one_arena=host_memory.one_arena_pays(step_configs(argv[1])))
   steps, warmup = STEPS.get(argv[1], (20, 3))
   FLAGS.steps, FLAGS.warmup = FLAGS.steps or steps, warmup if FLAGS.warmup is None else FLAGS.warmup
   SUBCOMMANDS[argv[1]](argv[2:])
