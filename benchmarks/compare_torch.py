@@ -15,7 +15,8 @@ parameter counts must be equal (else it stops; tests/test_bench.py also checks t
 weights loaded the two compute the same scores). torch runs --threads intra-op threads; XLA:CPU
 uses every visible core (the same thing on a 2-core machine). Each runs as shipped: PyTorch in a
 process of its own with glibc's default allocator, stcnn in this one with the setting every stcnn
-command makes (stcnn/host_memory.py); the two alternate, one network at a time. CPU-only
+command makes (stcnn/host_memory.py: with --sizes=paper alone, one malloc arena, as the trainer
+runs those networks); the two alternate, one network at a time. CPU-only
 machines: add `--extra-index-url https://download.pytorch.org/whl/cpu` to the pip command for the
 small wheel.
 """

@@ -11,7 +11,9 @@ A table a person reads, or with --json one JSON object a line (notes then go to 
          analysis of the compiled training step (padding taps not counted) / median step time,
          and as a fraction of the fp32 matmul peak measured in the same run (--peak_n² jnp.dot);
          system time and page faults a step (getrusage over the timed steps: what the step costs
-         the kernel, ~0 when freed memory is reused, stcnn/host_memory.py);
+         the kernel, ~0 when freed memory is reused, stcnn/host_memory.py: with --sizes=paper
+         alone the process puts every thread on one malloc arena, as the trainer does for those
+         networks; with `cpu` rows beside, the paper rows run without it and fault);
          eval views/s of the evaluator's jitted forward at batch --eval_batch (0 eval_steps: off).
   data   training input pipeline throughput: clips/s and clips/s per worker process and per CPU
          core, for each clip length (--num_frames) and worker count (--workers), batch --batch;
