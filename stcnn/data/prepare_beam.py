@@ -117,8 +117,9 @@ def plan(summaries: list[tuple], splits: Sequence[str], shard_bytes: int, direct
 
 
 # ------------------------------------------------------------------------- the shards, on workers
-def key_records(video: dict, shard_plan: dict) -> Iterator[tuple]:
-  """((split, shard), (position, segment, record, index entry)) of each record of a video."""
+def key_records(video: dict, shard_plan: dict) -> Iterator[tuple[tuple[str, int], tuple]]:
+  """((split, shard), (position, segment, record, index entry)) of each record of a video (the
+  annotation is Beam's output type: a key-value pair, as GroupByKey checks since Beam 2.7x)."""
   shards = shard_plan["shards"][video["split"], video["pos"]]
   for segment, ((record, entry), shard) in enumerate(zip(video["records"], shards)):
     yield (video["split"], shard), (video["pos"], segment, record, entry)
