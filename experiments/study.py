@@ -22,9 +22,11 @@ on slow fusion, seed 0) learns slower here, validation video hit@1 at step 500 /
 cover splits 1, 2, 3; Table 3 averages over both); evaluated once, at the end (the transfer configs
 watch the test split for the lr plateau; one evaluation keeps the test split from steering the
 schedule), on 24 test videos, then the full test pass (50 clips × 4 views, UCF-101's [paper]).
-Wall time on 2 cores (measured, seed 0, experiments/RESULTS.md): Table 1 1 h 37 min (slow fusion
-32 min at ~126 clips/s, early and late 16 and 14, the single-frame networks 6–12 each), transfer
-4 × 3.5 min: ≈ 1 h 50 min a seed, ≈ 5.5 h for 3 seeds.
+Wall time on 2 cores (measured, seed 0, Tables 1 and 3 of this recipe, the machine alone,
+2026-12-07 on the AMD EPYC 2-core VM of that date): Table 1 19 min 12 s (slow fusion 468 s, early
+259, late 156, single-frame 86, multires 78, context 63, fovea 42), transfer 4 × ~1 min (238 s):
+23 min a seed, ≈ 72 min for `--table=all --seeds=3`. On the earlier, half as fast machine
+(experiments/RESULTS.md, the code of 2026-12-01): Table 1 1 h 37 min, ≈ 5.5 h for 3 seeds.
 """
 import ml_collections
 
