@@ -31,7 +31,7 @@ import os
 from absl import app, flags
 
 from stcnn import bench, host_memory
-from stcnn.bench.model import define_network_flags
+from stcnn.bench.model import define_network_flags, network_configs
 
 FLAGS = flags.FLAGS
 COLUMNS = (
@@ -78,9 +78,9 @@ def main(argv):
   del argv
   # stcnn as its commands run (PyTorch: its own process): one arena where every network timed is
   # paper-sized (`--sizes=paper`), as `python -m stcnn.bench model` does
-  host_memory.keep_freed_memory(one_arena=host_memory.one_arena_pays(
-      bench.model_config(name, preset, size=FLAGS.size, width=FLAGS.width, batch=FLAGS.batch)
-      for preset in FLAGS.sizes for name in FLAGS.models))
+  configs = network_configs(FLAGS.batch)
+  host_memory.keep_freed_memory(
+      one_arena=host_memory.one_arena_pays(config for *_, config in configs))
   if importlib.util.find_spec("torch") is None:
     raise app.UsageError('PyTorch is an optional extra: pip install -e ".[torch]"')
   import jax  # pylint: disable=g-import-not-at-top
@@ -91,21 +91,17 @@ def main(argv):
   table = bench.Table(COLUMNS, FLAGS.json)
   spawn = multiprocessing.get_context("spawn")
   with futures.ProcessPoolExecutor(max_workers=1, mp_context=spawn) as torch_process:
-    for preset in FLAGS.sizes:
-      for name in FLAGS.models:
-        config = bench.model_config(name, preset, size=FLAGS.size, width=FLAGS.width,
-                                    batch=FLAGS.batch)
-        row = bench.time_model(name, config, steps=FLAGS.steps, warmup=FLAGS.warmup,
-                               eval_steps=0)
-        torch_rate, torch_params = torch_process.submit(
-            _torch_process_rate, config, FLAGS.steps, FLAGS.warmup, FLAGS.threads).result()
-        if torch_params != row["params"]:
-          raise SystemExit(f"{name} at {preset}: torch_nets has {torch_params:,} parameters, "
-                           f"stcnn {row['params']:,}: not the same network")
-        table.add({"model": name, "preset": preset, "size": row["size"], "width": row["width"],
-                   "batch": row["batch"], "params": row["params"],
-                   "clips_per_s": row["clips_per_s"], "torch_clips_per_s": torch_rate,
-                   "ratio": row["clips_per_s"] / torch_rate, "torch_threads": FLAGS.threads})
+    for preset, name, config in configs:
+      row = bench.time_model(name, config, steps=FLAGS.steps, warmup=FLAGS.warmup, eval_steps=0)
+      torch_rate, torch_params = torch_process.submit(
+          _torch_process_rate, config, FLAGS.steps, FLAGS.warmup, FLAGS.threads).result()
+      if torch_params != row["params"]:
+        raise SystemExit(f"{name} at {preset}: torch_nets has {torch_params:,} parameters, "
+                         f"stcnn {row['params']:,}: not the same network")
+      table.add({"model": name, "preset": preset, "size": row["size"], "width": row["width"],
+                 "batch": row["batch"], "params": row["params"],
+                 "clips_per_s": row["clips_per_s"], "torch_clips_per_s": torch_rate,
+                 "ratio": row["clips_per_s"] / torch_rate, "torch_threads": FLAGS.threads})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from absl import app, flags
 from stcnn import console, host_memory
 import stcnn.bench
 from stcnn.bench.data import bench_data
-from stcnn.bench.model import MODELS, ROOT, SIZES, bench_model, define_network_flags, model_config
+from stcnn.bench.model import ROOT, bench_model, define_network_flags, network_configs
 from stcnn.bench.train import bench_train
 
 __doc__ = stcnn.bench.__doc__  # what --help prints (absl: the __main__ module's docstring)
@@ -61,9 +61,7 @@ STEPS = {"model": (10, 2), "data": (20, 3), "train": (30, 5)}  # default --steps
 def step_configs(subcommand: str) -> list:
   """The configs whose steps `subcommand` runs (`model`: every network at every size)."""
   if subcommand == "model":
-    return [model_config(name, preset, size=FLAGS.size, width=FLAGS.width, batch=FLAGS.batch_size)
-            for preset in FLAGS.sizes for name in FLAGS.models
-            if name in MODELS and preset in SIZES]
+    return [config for *_, config in network_configs(FLAGS.batch_size)]
   return [FLAGS.config] if subcommand == "train" else []
 
 

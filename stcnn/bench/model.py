@@ -50,6 +50,18 @@ def model_config(name: str, size_preset: str = "cpu", *, size: int | None = None
   return config
 
 
+def network_configs(batch: int) -> list[tuple[str, str, object]]:
+  """(size preset, network, config) of every network of --models at every size of --sizes (with
+  --size, --width and `batch`), presets outermost: what `model` and benchmarks/compare_torch time.
+  Raises app.UsageError naming an unknown network or size."""
+  bad = [m for m in FLAGS.models if m not in MODELS] + [s for s in FLAGS.sizes if s not in SIZES]
+  if bad:
+    raise app.UsageError(f"unknown {bad}: --models of {list(MODELS)}, --sizes of {list(SIZES)}")
+  return [(preset, name, model_config(name, preset, size=FLAGS.size, width=FLAGS.width,
+                                      batch=batch))
+          for preset in FLAGS.sizes for name in FLAGS.models]
+
+
 def params_and_gflop(config) -> tuple[int, float]:
   """Parameters, and forward GFLOP per clip (stcnn.summary: convs and FC layers, 2 × MACs)."""
   from stcnn import summary  # pylint: disable=g-import-not-at-top
@@ -126,9 +138,7 @@ def bench_model(argv) -> None:
   """Training and evaluation speed of each network at each size (see stcnn.bench's docstring)."""
   del argv
   import jax  # pylint: disable=g-import-not-at-top
-  bad = [m for m in FLAGS.models if m not in MODELS] + [s for s in FLAGS.sizes if s not in SIZES]
-  if bad:
-    raise app.UsageError(f"unknown {bad}: --models of {list(MODELS)}, --sizes of {list(SIZES)}")
+  configs = network_configs(FLAGS.batch_size)
   steps, warmup = FLAGS.steps, FLAGS.warmup
   peak = matmul_peak_gflops(FLAGS.peak_n)
   note(f"{jax.device_count()} × {jax.devices()[0].device_kind} ({os.cpu_count()} CPUs visible); "
@@ -136,11 +146,8 @@ def bench_model(argv) -> None:
        f"step: median of {steps} after {warmup}; eval: batch {FLAGS.eval_batch}, median of "
        f"{FLAGS.eval_steps}. GFLOP/s = XLA's count of the compiled training step / step time")
   table = Table(MODEL_COLUMNS, FLAGS.json)
-  for preset in FLAGS.sizes:
-    for name in FLAGS.models:
-      config = model_config(name, preset, size=FLAGS.size, width=FLAGS.width,
-                            batch=FLAGS.batch_size)
-      row = time_model(name, config, steps=steps, warmup=warmup, eval_batch=FLAGS.eval_batch,
-                       eval_steps=FLAGS.eval_steps, peak_gflops=peak)
-      table.add({"preset": preset, **row})
+  for preset, name, config in configs:
+    row = time_model(name, config, steps=steps, warmup=warmup, eval_batch=FLAGS.eval_batch,
+                     eval_steps=FLAGS.eval_steps, peak_gflops=peak)
+    table.add({"preset": preset, **row})
 
